@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Out-of-tree build of cachefiles_rs and the project's checks.
+#
+#   make                     build cachefiles_rs.ko against $(KDIR)
+#   make KDIR=/path/to/linux build against another built 6.12 tree
+#   make check               everything CI runs (see README.md)
+#   make rustfmt             format the Rust sources
+#   make clippy              build with CLIPPY=1
+#   make selftests           build the VM selftests
+
+ROOT := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
+VARIANT ?= debug
+KDIR ?= $(shell $(ROOT)scripts/kernel-build $(VARIANT))
+RUSTC ?= /usr/bin/rustc
+KMAKE = $(MAKE) -C $(KDIR) M=$(ROOT:/=) LLVM=1 RUSTC=$(RUSTC) \
+	RUSTDOC=/usr/bin/rustdoc RUSTFMT=/usr/bin/rustfmt \
+	CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN=$(HOME)/.cargo/bin/bindgen
+
+.PHONY: all modules clean clippy rustfmt rustfmtcheck selftests check logic-tests
+
+all: modules
+
+modules:
+	$(KMAKE) modules
+
+clippy:
+	$(KMAKE) CLIPPY=1 modules
+
+clean:
+	$(KMAKE) clean
+	$(MAKE) -C tools/testing/selftests/cachefiles clean
+
+rustfmt:
+	/usr/bin/rustfmt --edition 2021 --config-path $(KDIR)/.rustfmt.toml rust/*.rs
+
+rustfmtcheck:
+	/usr/bin/rustfmt --check --edition 2021 --config-path $(KDIR)/.rustfmt.toml rust/*.rs
+
+selftests:
+	$(MAKE) -C tools/testing/selftests/cachefiles KDIR=$(KDIR)
+
+logic-tests:
+	cd tools/logic-tests && cargo test --quiet
+
+check:
+	$(ROOT)scripts/check

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Input of the module's own bindgen run (see Kbuild): the kernel headers
+ * whose declarations `kernel::bindings` does not already provide, plus typed
+ * copies of macros bindgen cannot evaluate.
+ */
+#ifndef CFRS_BINDINGS_H
+#define CFRS_BINDINGS_H
+
+#include <linux/anon_inodes.h>
+#include <linux/capability.h>
+#include <linux/cred.h>
+#include <linux/fs_struct.h>
+#include <linux/fscache-cache.h>
+#include <linux/miscdevice.h>
+#include <linux/mount.h>
+#include <linux/namei.h>
+#include <linux/netfs.h>
+#include <linux/poll.h>
+#include <linux/security.h>
+#include <linux/statfs.h>
+#include <uapi/linux/cachefiles.h>
+
+#include "cfrs_helpers.h"
+
+/* Macros that expand to casts or expressions bindgen skips. */
+const __poll_t CFRS_EPOLLIN = EPOLLIN;
+const __poll_t CFRS_EPOLLOUT = EPOLLOUT;
+const gfp_t CFRS_XA_FLAGS_ALLOC = XA_FLAGS_ALLOC;
+const gfp_t CFRS_XA_FLAGS_ALLOC1 = XA_FLAGS_ALLOC1;
+const unsigned int CFRS_LOOKUP_DIRECTORY = LOOKUP_DIRECTORY;
+const unsigned int CFRS_S_KERNEL_FILE = S_KERNEL_FILE;
+const unsigned int CFRS_IOP_XATTR = IOP_XATTR;
+const unsigned long CFRS_PAGE_SIZE = PAGE_SIZE;
+const int CFRS_MISC_DYNAMIC_MINOR = MISC_DYNAMIC_MINOR;
+const int CFRS_CAP_SYS_ADMIN = CAP_SYS_ADMIN;
+
+#endif /* CFRS_BINDINGS_H */

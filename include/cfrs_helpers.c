@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Out-of-line wrappers for static inline kernel functions, called from the
+ * Rust crate.  See cfrs_helpers.h.
+ */
+
+#include <linux/cred.h>
+#include <linux/dcache.h>
+#include <linux/fs.h>
+#include <linux/fs_struct.h>
+#include <linux/fscache-cache.h>
+#include <linux/mount.h>
+#include <linux/namei.h>
+#include <linux/poll.h>
+#include <linux/sched.h>
+#include <linux/security.h>
+#include <linux/wait.h>
+
+#include "cfrs_helpers.h"
+
+void cfrs_poll_wait(struct file *filp, struct wait_queue_head *wq,
+		    struct poll_table_struct *pt)
+{
+	poll_wait(filp, wq, pt);
+}
+
+void cfrs_get_fs_pwd(struct path *pwd)
+{
+	get_fs_pwd(current->fs, pwd);
+}
+
+void cfrs_put_cred(const struct cred *cred)
+{
+	put_cred(cred);
+}
+
+void cfrs_wake_up_all(struct wait_queue_head *wq)
+{
+	wake_up_all(wq);
+}
+
+struct dentry *cfrs_dget(struct dentry *dentry)
+{
+	return dget(dentry);
+}
+
+bool cfrs_d_is_negative(const struct dentry *dentry)
+{
+	return d_is_negative(dentry);
+}
+
+bool cfrs_d_can_lookup(const struct dentry *dentry)
+{
+	return d_can_lookup(dentry);
+}
+
+bool cfrs_d_is_dir(const struct dentry *dentry)
+{
+	return d_is_dir(dentry);
+}
+
+bool cfrs_d_unhashed(const struct dentry *dentry)
+{
+	return d_unhashed(dentry);
+}
+
+bool cfrs_d_mountpoint(const struct dentry *dentry)
+{
+	return d_mountpoint(dentry);
+}
+
+bool cfrs_is_deaddir(const struct inode *inode)
+{
+	return IS_DEADDIR(inode);
+}
+
+void cfrs_inode_lock(struct inode *inode)
+{
+	inode_lock(inode);
+}
+
+void cfrs_inode_lock_parent(struct inode *inode)
+{
+	inode_lock_nested(inode, I_MUTEX_PARENT);
+}
+
+void cfrs_inode_unlock(struct inode *inode)
+{
+	inode_unlock(inode);
+}
+
+bool cfrs_is_idmapped_mnt(const struct vfsmount *mnt)
+{
+	return is_idmapped_mnt(mnt);
+}
+
+bool cfrs_sb_rdonly(const struct super_block *sb)
+{
+	return sb_rdonly(sb);
+}
+
+int cfrs_security_path_mkdir(const struct path *dir, struct dentry *dentry,
+			     umode_t mode)
+{
+	return security_path_mkdir(dir, dentry, mode);
+}
+
+int cfrs_security_path_unlink(const struct path *dir, struct dentry *dentry)
+{
+	return security_path_unlink(dir, dentry);
+}
+
+int cfrs_security_path_rename(const struct path *old_dir,
+			      struct dentry *old_dentry,
+			      const struct path *new_dir,
+			      struct dentry *new_dentry)
+{
+	return security_path_rename(old_dir, old_dentry, new_dir, new_dentry, 0);
+}
+
+void cfrs_fscache_wait_for_objects(struct fscache_cache *cache)
+{
+	fscache_wait_for_objects(cache);
+}
+
+void cfrs_cond_resched(void)
+{
+	cond_resched();
+}

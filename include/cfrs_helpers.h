@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Out-of-line wrappers for the static inline kernel functions (and macros)
+ * the Rust crate calls.  Each one only forwards to the inline it is named
+ * after; no logic lives here.
+ */
+#ifndef CFRS_HELPERS_H
+#define CFRS_HELPERS_H
+
+#include <linux/types.h>
+
+struct cred;
+struct dentry;
+struct file;
+struct fscache_cache;
+struct inode;
+struct path;
+struct poll_table_struct;
+struct super_block;
+struct vfsmount;
+struct wait_queue_head;
+
+void cfrs_poll_wait(struct file *filp, struct wait_queue_head *wq,
+		    struct poll_table_struct *pt);
+void cfrs_get_fs_pwd(struct path *pwd);
+void cfrs_put_cred(const struct cred *cred);
+void cfrs_wake_up_all(struct wait_queue_head *wq);
+
+struct dentry *cfrs_dget(struct dentry *dentry);
+bool cfrs_d_is_negative(const struct dentry *dentry);
+bool cfrs_d_can_lookup(const struct dentry *dentry);
+bool cfrs_d_is_dir(const struct dentry *dentry);
+bool cfrs_d_unhashed(const struct dentry *dentry);
+bool cfrs_d_mountpoint(const struct dentry *dentry);
+bool cfrs_is_deaddir(const struct inode *inode);
+
+void cfrs_inode_lock(struct inode *inode);
+void cfrs_inode_lock_parent(struct inode *inode);
+void cfrs_inode_unlock(struct inode *inode);
+
+bool cfrs_is_idmapped_mnt(const struct vfsmount *mnt);
+bool cfrs_sb_rdonly(const struct super_block *sb);
+
+int cfrs_security_path_mkdir(const struct path *dir, struct dentry *dentry,
+			     umode_t mode);
+int cfrs_security_path_unlink(const struct path *dir, struct dentry *dentry);
+int cfrs_security_path_rename(const struct path *old_dir,
+			      struct dentry *old_dentry,
+			      const struct path *new_dir,
+			      struct dentry *new_dentry);
+
+void cfrs_fscache_wait_for_objects(struct fscache_cache *cache);
+void cfrs_cond_resched(void);
+
+#endif /* CFRS_HELPERS_H */

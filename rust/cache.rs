@@ -1,0 +1,756 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A cache: the state behind one open of `/dev/cachefiles`, its commands,
+//! binding to a directory and registration with fscache.
+//!
+//! # Lifetime
+//!
+//! A [`Cache`] is created by `open()` and lives in an `Arc`.  Independently
+//! of memory, it has an *unbind pin count* (`pins`): the devnode file holds
+//! one pin, and (with on-demand mode) every anonymous fd holds one.  When
+//! the last pin goes, the cache is unbound: withdrawn from fscache, its
+//! backing directories released, and the device may be opened again.  The
+//! `Arc` given to fscache as `cache_priv` is released by that unbind, which
+//! breaks the only reference cycle.
+//!
+//! # Locking
+//!
+//! * `state` (the C `daemon_mutex`) serialises commands and protects the
+//!   configuration (limits, dir, tag, secctx) and the binding procedure.
+//! * `bound` (a spinlock) protects only the slot holding the [`Bound`]
+//!   resources; they are immutable once published, so users clone the `Arc`
+//!   and drop the lock at once (no sleeping under it).
+//! * `flags` and the counters are atomics.
+
+use crate::cmd::{self, errno::*, Command, Errno, Limit, Limits, Space, Thresholds};
+use crate::fscache::{CacheCookie, CacheOps, Cookie, Volume};
+use crate::poll::{PollQueue, WaitKey, EPOLLIN, EPOLLOUT};
+use crate::vfs::{self, Cred, Dentry, Mount, Path, RenameLock, S_KERNEL_FILE};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use kernel::prelude::{pin_data, pin_init, pr_err, pr_info, pr_notice, pr_warn, CStr, KVec, GFP_KERNEL};
+use kernel::init::InPlaceInit;
+use kernel::sync::{Arc, Mutex, SpinLock};
+
+/// The cache has been bound to a directory and registered (`READY`).
+const READY: usize = 1 << 0;
+/// The devnode was closed or an I/O error happened; never cleared (`DEAD`).
+const DEAD: usize = 1 << 1;
+/// The backing filesystem is short of space: cull (`CULLING`).
+const CULLING: usize = 1 << 2;
+/// The daemon has something to read in normal mode (`STATE_CHANGED`).
+const STATE_CHANGED: usize = 1 << 3;
+/// `bind ondemand` was requested (`ONDEMAND_MODE`).
+const ONDEMAND: usize = 1 << 4;
+
+/// The module-wide debug mask set by the `debug` command.
+pub(crate) static DEBUG_MASK: AtomicU64 = AtomicU64::new(0);
+
+/// Whether a daemon holds the device: it may be open once system-wide, and
+/// stays taken until the cache behind it is unbound.
+static DEVICE_TAKEN: AtomicBool = AtomicBool::new(false);
+
+static POLLWQ_KEY: WaitKey = WaitKey::new();
+
+/// Configuration set by commands before `bind`.
+struct Config {
+    limits: Limits,
+    /// `dir`: the cache root, NUL-terminated.
+    rootdir: Option<KVec<u8>>,
+    /// `tag`: the cache's name in fscache, NUL-terminated.
+    tag: Option<KVec<u8>>,
+    /// `secctx`: the LSM identity the cache acts with.
+    secid: Option<u32>,
+}
+
+/// A directory of the cache, marked in use (`S_KERNEL_FILE`) so that
+/// `cull` and `rmdir` leave it alone; unmarked and released on drop.
+struct CacheDir {
+    dentry: Dentry,
+}
+
+impl Drop for CacheDir {
+    fn drop(&mut self) {
+        if let Some(inode) = self.dentry.inode() {
+            inode.lock().update_flags(0, S_KERNEL_FILE);
+        }
+    }
+}
+
+/// What a bound cache holds; immutable once published.
+///
+/// Fields drop in declaration order, which is the required teardown order:
+/// the fscache cookie first (after withdrawal), then the directories, and
+/// the mount only after every dentry on it is released.
+struct Bound {
+    cookie: CacheCookie<Cache>,
+    store: CacheDir,
+    graveyard: CacheDir,
+    mnt: Mount,
+    /// The credentials the cache acts with on the backing filesystem.
+    cred: Cred,
+    thresholds: Thresholds,
+}
+
+/// The state behind one open of the devnode.
+#[pin_data]
+pub(crate) struct Cache {
+    flags: AtomicUsize,
+    /// Unbind pins: the devnode file and the anonymous fds.
+    pins: AtomicUsize,
+    #[pin]
+    config: Mutex<Config>,
+    #[pin]
+    bound: SpinLock<Option<Arc<Bound>>>,
+    #[pin]
+    pollwq: PollQueue,
+    f_released: AtomicU32,
+    b_released: AtomicU64,
+    b_writing: AtomicU64,
+    gravecounter: AtomicU32,
+}
+
+impl Cache {
+    /// Opens the device: root only, one opener at a time.
+    pub(crate) fn open() -> Result<Arc<Cache>, Errno> {
+        if !vfs::capable_sys_admin() {
+            return Err(EPERM);
+        }
+        if DEVICE_TAKEN.swap(true, Ordering::AcqRel) {
+            return Err(EBUSY);
+        }
+        let cache = Arc::pin_init(
+            pin_init!(Cache {
+                flags: AtomicUsize::new(0),
+                pins: AtomicUsize::new(1),
+                config <- kernel::new_mutex!(Config {
+                    limits: Limits::default(),
+                    rootdir: None,
+                    tag: None,
+                    secid: None,
+                }),
+                bound <- kernel::new_spinlock!(None),
+                pollwq <- PollQueue::new(kernel::c_str!("cachefiles_rs_pollwq"), &POLLWQ_KEY),
+                f_released: AtomicU32::new(0),
+                b_released: AtomicU64::new(0),
+                b_writing: AtomicU64::new(0),
+                gravecounter: AtomicU32::new(0),
+            }),
+            GFP_KERNEL,
+        );
+        cache.map_err(|_| {
+            DEVICE_TAKEN.store(false, Ordering::Release);
+            ENOMEM
+        })
+    }
+
+    fn test(&self, bit: usize) -> bool {
+        self.flags.load(Ordering::Acquire) & bit != 0
+    }
+
+    fn set(&self, bit: usize) -> bool {
+        self.flags.fetch_or(bit, Ordering::AcqRel) & bit != 0
+    }
+
+    fn clear(&self, bit: usize) -> bool {
+        self.flags.fetch_and(!bit, Ordering::AcqRel) & bit != 0
+    }
+
+    fn bound(&self) -> Option<Arc<Bound>> {
+        self.bound.lock().clone()
+    }
+
+    /// Whether the cache is in on-demand mode.
+    pub(crate) fn ondemand(&self) -> bool {
+        self.test(ONDEMAND)
+    }
+
+    /// The devnode is being closed: the cache is dead from now on.
+    pub(crate) fn release(self: Arc<Self>) {
+        self.set(DEAD);
+        self.put_pin();
+    }
+
+    /// Drops an unbind pin; the last one unbinds the cache.
+    fn put_pin(&self) {
+        if self.pins.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.unbind();
+            DEVICE_TAKEN.store(false, Ordering::Release);
+        }
+    }
+
+    /// Takes the cache out of service (C's `cachefiles_daemon_unbind`).
+    fn unbind(&self) {
+        let Some(bound) = self.bound.lock().take() else {
+            return;
+        };
+        if self.test(READY) {
+            pr_info!("File cache on {} unregistering\n", bound.cookie.name().to_str().unwrap_or("?"));
+            bound.cookie.withdraw();
+            // No volumes or objects exist yet in this backend, so there is
+            // nothing else to withdraw before waiting.
+            bound.cookie.wait_for_objects();
+            let _creds = bound.cred.override_current();
+            if bound.store.dentry.sync_fs() == Err(EIO) {
+                self.io_error(format_args!("Attempt to sync backing fs superblock returned error {}", -5));
+            }
+        }
+        // Dropping `bound` relinquishes the cookie (releasing fscache's
+        // reference to us), unmarks the directories and puts the mount and
+        // credentials.
+        drop(bound);
+    }
+
+    /// Marks the cache dead after an I/O error on the backing filesystem.
+    fn io_error(&self, what: core::fmt::Arguments<'_>) {
+        pr_err!("I/O Error: {}\n", what);
+        if let Some(b) = self.bound() {
+            b.cookie.io_error();
+        }
+        self.set(DEAD);
+    }
+
+    /// Records a state change and wakes the daemon's pollers.
+    fn state_changed(&self) {
+        self.set(STATE_CHANGED);
+        self.pollwq.wake_all();
+    }
+
+    /// Checks the backing filesystem for room for `fnr` files and `bnr`
+    /// blocks, and starts or stops culling (C's `cachefiles_has_space`).
+    fn has_space(&self, mnt: &Mount, thresholds: &Thresholds, fnr: u64, bnr: u64) -> Result<(), Errno> {
+        let st = mnt.statfs_root().inspect_err(|e| {
+            if *e == EIO {
+                self.io_error(format_args!("statfs failed"));
+            }
+        })?;
+        let b_avail = st.f_bavail.saturating_sub(self.b_writing.load(Ordering::Relaxed));
+        match thresholds.classify(st.f_ffree, b_avail, fnr, bnr) {
+            Space::Stop => {
+                self.begin_cull();
+                Err(ENOBUFS)
+            }
+            Space::Cull => {
+                self.begin_cull();
+                Ok(())
+            }
+            Space::Run => {
+                if self.clear(CULLING) {
+                    self.state_changed();
+                }
+                Ok(())
+            }
+            Space::Keep => Ok(()),
+        }
+    }
+
+    fn begin_cull(&self) {
+        if !self.set(CULLING) {
+            self.state_changed();
+        }
+    }
+
+    /// Normal-mode `read()`: the status line.  `write` copies it out.
+    pub(crate) fn read(&self, buflen: usize, write: impl FnOnce(&[u8]) -> Result<(), Errno>) -> Result<usize, Errno> {
+        if !self.test(READY) {
+            return Ok(0);
+        }
+        if self.ondemand() {
+            // No on-demand requests exist in this version of the module.
+            return Ok(0);
+        }
+        let Some(bound) = self.bound() else {
+            return Ok(0);
+        };
+        // Like C, the outcome of the check only matters for its effect on
+        // the culling state.
+        let _ = self.has_space(&bound.mnt, &bound.thresholds, 0, 0);
+        let freleased = self.f_released.swap(0, Ordering::AcqRel);
+        let breleased = self.b_released.swap(0, Ordering::AcqRel);
+        self.clear(STATE_CHANGED);
+        let mut buf = [0u8; cmd::STATUS_MAX];
+        let n = cmd::format_status(&mut buf, self.test(CULLING), &bound.thresholds, freleased, breleased);
+        if n > buflen {
+            return Err(EMSGSIZE);
+        }
+        write(&buf[..n])?;
+        Ok(n)
+    }
+
+    /// `poll()` mask.
+    pub(crate) fn poll_mask(&self) -> u32 {
+        let mut mask = 0;
+        if !self.ondemand() && self.test(STATE_CHANGED) {
+            mask |= EPOLLIN;
+        }
+        if self.test(CULLING) {
+            mask |= EPOLLOUT;
+        }
+        mask
+    }
+
+    /// The wait queue `poll()` registers on.
+    pub(crate) fn pollwq(&self) -> &PollQueue {
+        &self.pollwq
+    }
+
+    /// `write()`: parses and runs one command.
+    pub(crate) fn write(self: &Arc<Self>, data: &[u8]) -> Result<(), Errno> {
+        let (command, args) = cmd::parse_request(data, kernel::page::PAGE_SIZE)?;
+        let mut config = self.config.lock();
+        if self.test(DEAD) {
+            return Err(EIO);
+        }
+        self.run(&mut config, command, args)
+    }
+
+    /// Checks that a write may be attempted at all, before copying it in.
+    pub(crate) fn check_write(&self, len: usize) -> Result<(), Errno> {
+        if self.test(DEAD) {
+            return Err(EIO);
+        }
+        if len > kernel::page::PAGE_SIZE - 1 {
+            return Err(EOPNOTSUPP);
+        }
+        Ok(())
+    }
+
+    fn run(self: &Arc<Self>, config: &mut Config, command: Command, args: &[u8]) -> Result<(), Errno> {
+        match command {
+            Command::Bind => self.bind(config, args),
+            Command::Brun => set_limit(config, Limit::Brun, args),
+            Command::Bcull => set_limit(config, Limit::Bcull, args),
+            Command::Bstop => set_limit(config, Limit::Bstop, args),
+            Command::Frun => set_limit(config, Limit::Frun, args),
+            Command::Fcull => set_limit(config, Limit::Fcull, args),
+            Command::Fstop => set_limit(config, Limit::Fstop, args),
+            Command::Cull => self.cull_or_inuse(args, true),
+            Command::Inuse => self.cull_or_inuse(args, false),
+            Command::Debug => match cmd::parse_debug(args) {
+                Ok(mask) => {
+                    DEBUG_MASK.store(mask, Ordering::Relaxed);
+                    Ok(())
+                }
+                Err(e) => {
+                    pr_err!("debug command requires mask\n");
+                    Err(e)
+                }
+            },
+            Command::Dir => {
+                if args.is_empty() {
+                    pr_err!("Empty directory specified\n");
+                    return Err(EINVAL);
+                }
+                if config.rootdir.is_some() {
+                    pr_err!("Second cache directory specified\n");
+                    return Err(EEXIST);
+                }
+                config.rootdir = Some(nul_terminated(args)?);
+                Ok(())
+            }
+            Command::Tag => {
+                if args.is_empty() {
+                    pr_err!("Empty tag specified\n");
+                    return Err(EINVAL);
+                }
+                if config.tag.is_some() {
+                    return Err(EEXIST);
+                }
+                config.tag = Some(nul_terminated(args)?);
+                Ok(())
+            }
+            Command::Secctx => {
+                if args.is_empty() {
+                    pr_err!("Empty security context specified\n");
+                    return Err(EINVAL);
+                }
+                if config.secid.is_some() {
+                    pr_err!("Second security context specified\n");
+                    return Err(EINVAL);
+                }
+                config.secid = Some(vfs::secctx_to_secid(args)?);
+                Ok(())
+            }
+            Command::Copen => {
+                if !self.ondemand() {
+                    return Err(EOPNOTSUPP);
+                }
+                let (_id, _size) = cmd::parse_copen_id(args)?;
+                // No OPEN request can exist yet in this version: every id
+                // is unknown.
+                Err(EINVAL)
+            }
+            Command::Restore => {
+                if !self.ondemand() {
+                    return Err(EOPNOTSUPP);
+                }
+                // Re-mark every in-flight request as new (there are none
+                // yet) and wake the daemon.
+                self.pollwq.wake_all();
+                Ok(())
+            }
+        }
+    }
+
+    /// `bind [ondemand]`.
+    fn bind(self: &Arc<Self>, config: &mut Config, args: &[u8]) -> Result<(), Errno> {
+        if !config.limits.consistent() {
+            return Err(ERANGE);
+        }
+        let Some(rootdir) = config.rootdir.as_ref() else {
+            pr_err!("No cache directory specified\n");
+            return Err(EINVAL);
+        };
+        if self.test(READY) {
+            pr_err!("Cache already bound\n");
+            return Err(EBUSY);
+        }
+        if args == b"ondemand" {
+            // Like C, the mode sticks even if the binding below fails.
+            self.set(ONDEMAND);
+        } else if !args.is_empty() {
+            pr_err!("Invalid argument to the 'bind' command\n");
+            return Err(EINVAL);
+        }
+        if config.tag.is_none() {
+            config.tag = Some(nul_terminated(b"CacheFiles")?);
+        }
+        let tag = config.tag.as_deref().and_then(|t| CStr::from_bytes_with_nul(t).ok()).ok_or(EINVAL)?;
+        let rootdir = CStr::from_bytes_with_nul(rootdir).map_err(|_| EINVAL)?;
+        self.add_cache(config, tag, rootdir).inspect_err(|e| {
+            pr_err!("Failed to register: {}\n", -e.0);
+        })
+    }
+
+    /// Brings the cache online (C's `cachefiles_add_cache`).
+    fn add_cache(self: &Arc<Self>, config: &Config, tag: &CStr, rootdir: &CStr) -> Result<(), Errno> {
+        let cookie = CacheCookie::<Cache>::acquire(tag)?;
+
+        let mut cred = Cred::kernel()?;
+        if let Some(secid) = config.secid {
+            cred.set_secid(secid).inspect_err(|e| {
+                pr_err!("Security denies permission to nominate security context: error {}\n", -e.0);
+            })?;
+        }
+        let path = {
+            let _as_cache = cred.override_current();
+            Path::lookup(rootdir, true)?
+        };
+        let root = &path.dentry;
+        if path.mnt.is_idmapped() {
+            pr_warn!("File cache on idmapped mounts not supported");
+            return Err(EINVAL);
+        }
+        if !root.inode().is_some_and(|i| i.has_root_ops()) || !root.sb_is_usable() {
+            return Err(EOPNOTSUPP);
+        }
+        if root.sb_is_rdonly() {
+            return Err(EROFS);
+        }
+
+        // Files are created with the root directory's security context: the
+        // credentials become a copy of the kernel ones with that context.
+        let cred = {
+            let as_cache = cred.override_current();
+            let mut files_as = Cred::current_copy()?;
+            drop(as_cache);
+            files_as.create_files_as(root)?;
+            files_as
+        };
+
+        let (store, graveyard, thresholds) = {
+            let _as_cache = cred.override_current();
+            match vfs::may_create_in(root) {
+                Err(e) if e != EOPNOTSUPP => return Err(e),
+                _ => {}
+            }
+            let st = path.mnt.statfs(root.as_ptr())?;
+            if st.f_bsize <= 0 {
+                return Err(ERANGE);
+            }
+            if st.f_bsize as u64 > kernel::page::PAGE_SIZE as u64 {
+                return Err(EOPNOTSUPP);
+            }
+            let thresholds = Thresholds::new(&config.limits, st.f_files, st.f_blocks);
+            let store = self.get_directory(&path.mnt, root, &thresholds, b"cache")?;
+            let graveyard = self.get_directory(&path.mnt, root, &thresholds, b"graveyard")?;
+            (store, graveyard, thresholds)
+        };
+
+        let Path { mnt, dentry: root } = path;
+        drop(root);
+        let bound = Arc::new(Bound { cookie, store, graveyard, mnt, cred, thresholds }, GFP_KERNEL)
+            .map_err(|_| ENOMEM)?;
+        *self.bound.lock() = Some(bound.clone());
+        if let Err(e) = bound.cookie.add(self.clone()) {
+            *self.bound.lock() = None;
+            return Err(e);
+        }
+        self.set(READY);
+        pr_info!("File cache on {} registered\n", bound.cookie.name().to_str().unwrap_or("?"));
+        let _as_cache = bound.cred.override_current();
+        let _ = self.has_space(&bound.mnt, &bound.thresholds, 0, 0);
+        Ok(())
+    }
+
+    /// Looks up or creates the directory `name` in `dir` and marks it in
+    /// use (C's `cachefiles_get_directory`).
+    fn get_directory(&self, mnt: &Mount, dir: &Dentry, thresholds: &Thresholds, name: &[u8]) -> Result<CacheDir, Errno> {
+        let dir_inode = dir.inode().ok_or(ENOENT)?;
+        let subdir = loop {
+            let dir_lock = dir_inode.lock_parent();
+            let subdir = dir.lookup(name, &dir_lock).inspect_err(|e| {
+                if *e != ENOMEM {
+                    pr_err!("Lookup {} failed with error {}\n", BStr::from_bytes(name), -e.0);
+                }
+            })?;
+            if subdir.is_negative() {
+                let made = self
+                    .has_space(mnt, thresholds, 1, 0)
+                    .and_then(|()| mnt.mkdir(dir, &dir_lock, &subdir, 0o700));
+                if let Err(e) = made {
+                    pr_err!("mkdir {} failed with error {}\n", BStr::from_bytes(name), -e.0);
+                    return Err(e);
+                }
+                if subdir.is_unhashed() {
+                    continue;
+                }
+            }
+            let inode = subdir.inode().ok_or(ENOENT)?;
+            let sub_lock = inode.lock();
+            drop(dir_lock);
+            if sub_lock.flags() & S_KERNEL_FILE != 0 {
+                pr_notice!("cachefiles: Inode already in use: {}\n", BStr::from_bytes(name));
+                drop(sub_lock);
+                return Err(EBUSY);
+            }
+            sub_lock.update_flags(S_KERNEL_FILE, 0);
+            drop(sub_lock);
+            break CacheDir { dentry: subdir };
+        };
+        if !subdir.dentry.can_lookup() {
+            pr_err!("{} is not a directory\n", BStr::from_bytes(name));
+            return Err(EIO);
+        }
+        if !subdir.dentry.inode().is_some_and(|i| i.has_dir_ops()) {
+            return Err(EPERM);
+        }
+        Ok(subdir)
+    }
+
+    /// `cull <name>` / `inuse <name>` on the caller's working directory.
+    fn cull_or_inuse(&self, args: &[u8], cull: bool) -> Result<(), Errno> {
+        let what = if cull { "cull" } else { "inuse" };
+        if args.contains(&b'/') {
+            pr_err!("{} command requires dirfd and filename\n", what);
+            return Err(EINVAL);
+        }
+        if !self.test(READY) {
+            pr_err!("{} applied to unready cache\n", what);
+            return Err(EIO);
+        }
+        if self.test(DEAD) {
+            pr_err!("{} applied to dead cache\n", what);
+            return Err(EIO);
+        }
+        let Some(bound) = self.bound() else {
+            return Err(EIO);
+        };
+        let pwd = Path::pwd();
+        if !pwd.dentry.can_lookup() {
+            pr_err!("{} command requires dirfd to be a directory\n", what);
+            return Err(ENOTDIR);
+        }
+        let _as_cache = bound.cred.override_current();
+        let (victim, dir_lock) = self.lookup_for_cull(&pwd.dentry, args)?;
+        if !cull {
+            return Ok(());
+        }
+        self.cull(&bound, &pwd.dentry, dir_lock, victim)
+    }
+
+    /// Looks `name` up in `dir` for culling; returns it with `dir` locked,
+    /// or `EBUSY` if the cache uses it (C's `cachefiles_lookup_for_cull`).
+    fn lookup_for_cull<'d>(&self, dir: &'d Dentry, name: &[u8]) -> Result<(Dentry, vfs::InodeGuard<'d>), Errno> {
+        let dir_inode = dir.inode().ok_or(ENOENT)?;
+        let dir_lock = dir_inode.lock_parent();
+        let victim = dir.lookup(name, &dir_lock).map_err(|e| match e {
+            // Probably retired by the netfs meanwhile.
+            ENOENT => ESTALE,
+            EIO => {
+                self.io_error(format_args!("Lookup failed"));
+                EIO
+            }
+            ENOMEM => ENOMEM,
+            other => {
+                pr_err!("Internal error: {}\n", -other.0);
+                EIO
+            }
+        })?;
+        match victim.inode() {
+            None => Err(ENOENT),
+            Some(i) if i.flags_unlocked() & S_KERNEL_FILE != 0 => Err(EBUSY),
+            Some(_) => Ok((victim, dir_lock)),
+        }
+    }
+
+    /// Culls `victim` from `dir` unless the cache uses it (C's
+    /// `cachefiles_cull`); any failure past the lookup reads as `ESTALE`
+    /// (gone), `ENOMEM` or `EIO`.
+    fn cull(&self, bound: &Bound, dir: &Dentry, dir_lock: vfs::InodeGuard<'_>, victim: Dentry) -> Result<(), Errno> {
+        let ret = (|| {
+            let inode = victim.inode().ok_or(ENOENT)?;
+            {
+                let lock = inode.lock();
+                if lock.flags() & S_KERNEL_FILE != 0 {
+                    return Err(EBUSY);
+                }
+                // Stop the cache from picking it back up.
+                lock.update_flags(S_KERNEL_FILE, 0);
+            }
+            self.bury(bound, dir, dir_lock, &victim)
+        })();
+        match ret {
+            Ok(()) => Ok(()),
+            Err(ENOENT) => Err(ESTALE),
+            Err(ENOMEM) => Err(ENOMEM),
+            Err(e) => {
+                pr_err!("Internal error: {}\n", -e.0);
+                Err(EIO)
+            }
+        }
+    }
+
+    /// Removes `rep` from `dir` (locked by `dir_lock`, released here): files
+    /// are unlinked, directories moved to the graveyard (C's
+    /// `cachefiles_bury_object`).
+    fn bury(&self, bound: &Bound, dir: &Dentry, dir_lock: vfs::InodeGuard<'_>, rep: &Dentry) -> Result<(), Errno> {
+        if !rep.has_parent(dir) {
+            return Err(ESTALE);
+        }
+        if !rep.is_dir() {
+            // Keep the dentry from going negative if only a file pins it.
+            let _pin = rep.get();
+            if let Err(e) = bound.mnt.may_unlink(dir, rep) {
+                self.io_error(format_args!("Unlink security error"));
+                return Err(e);
+            }
+            let ret = bound.mnt.unlink(dir, &dir_lock, rep);
+            if ret == Err(EIO) {
+                self.io_error(format_args!("Unlink failed"));
+            }
+            return ret;
+        }
+        drop(dir_lock);
+        let graveyard = &bound.graveyard.dentry;
+        loop {
+            let mut nbuf = [0u8; 16];
+            let stamp = vfs::real_seconds() as u32;
+            let count = self.gravecounter.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+            hex8(&mut nbuf[..8], stamp);
+            hex8(&mut nbuf[8..], count);
+
+            let locks = RenameLock::new(graveyard, dir)?;
+            if !rep.has_parent(dir) || rep.inode().is_some_and(|i| i.is_dead_dir()) {
+                // Culled while the parent was unlocked.
+                return Ok(());
+            }
+            if !graveyard.can_lookup() {
+                drop(locks);
+                self.io_error(format_args!("Graveyard no longer a directory"));
+                return Err(EIO);
+            }
+            if locks.is_trap(rep) {
+                drop(locks);
+                self.io_error(format_args!("May not make directory loop"));
+                return Err(EIO);
+            }
+            if rep.is_mountpoint() {
+                drop(locks);
+                self.io_error(format_args!("Mountpoint in cache"));
+                return Err(EIO);
+            }
+            let grave = match graveyard.lookup_renaming(&nbuf, &locks) {
+                Ok(g) => g,
+                Err(ENOMEM) => return Err(ENOMEM),
+                Err(e) => {
+                    drop(locks);
+                    self.io_error(format_args!("Lookup error {}", -e.0));
+                    return Err(EIO);
+                }
+            };
+            if !grave.is_negative() {
+                drop(locks);
+                drop(grave);
+                vfs::cond_resched();
+                continue;
+            }
+            if grave.is_mountpoint() {
+                drop(locks);
+                self.io_error(format_args!("Mountpoint in graveyard"));
+                return Err(EIO);
+            }
+            if locks.is_trap(&grave) {
+                drop(locks);
+                self.io_error(format_args!("May not make directory loop"));
+                return Err(EIO);
+            }
+            match bound.mnt.may_rename(dir, rep, graveyard, &grave) {
+                Err(e) => self.io_error(format_args!("Rename security error {}", -e.0)),
+                Ok(()) => match bound.mnt.rename(&locks, dir, rep, graveyard, &grave) {
+                    Ok(()) | Err(ENOMEM) => {}
+                    Err(e) => self.io_error(format_args!("Rename failed with error {}", -e.0)),
+                },
+            }
+            if let Some(i) = rep.inode() {
+                // The parents are locked by the rename; C clears the mark
+                // without the inode lock here too.
+                i.clear_flags_unlocked(S_KERNEL_FILE);
+            }
+            return Ok(());
+        }
+    }
+}
+
+/// Sets one culling limit (`brun`, `fcull`, ...).
+fn set_limit(config: &mut Config, which: Limit, args: &[u8]) -> Result<(), Errno> {
+    let v = cmd::parse_percent(args)?;
+    if !config.limits.set(which, v) {
+        pr_err!("Free space limits must be in range 0%<=stop<cull<run<100%\n");
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// Copies `s` into a new NUL-terminated buffer.
+fn nul_terminated(s: &[u8]) -> Result<KVec<u8>, Errno> {
+    let mut v = KVec::with_capacity(s.len() + 1, GFP_KERNEL).map_err(|_| ENOMEM)?;
+    v.extend_from_slice(s, GFP_KERNEL).map_err(|_| ENOMEM)?;
+    v.push(0, GFP_KERNEL).map_err(|_| ENOMEM)?;
+    Ok(v)
+}
+
+/// Writes `v` as 8 lower-case hex digits (C's `%08x`).
+fn hex8(out: &mut [u8], v: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, o) in out.iter_mut().take(8).enumerate() {
+        *o = HEX[((v >> (28 - 4 * i)) & 0xf) as usize];
+    }
+}
+
+impl CacheOps for Cache {
+    fn acquire_volume(_this: &Self, _volume: &Volume) {
+        // Volumes (and the cookies in them) are not served yet: without
+        // `cache_priv`, fscache fails their lookups and the netfs reads
+        // without a cache.
+    }
+
+    fn free_volume(_this: &Self, _volume: &Volume) {}
+
+    fn lookup_cookie(_this: &Self, _cookie: &Cookie) -> bool {
+        false
+    }
+
+    fn withdraw_cookie(_this: &Self, _cookie: &Cookie) {}
+}
+
+use kernel::str::BStr;

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! cachefiles_rs: a Rust implementation of the `cachefiles` fscache backend.
+//!
+//! It provides `/dev/cachefiles` with the command interface of the C module
+//! of Linux 6.12 (`fs/cachefiles`), binds a cache directory and registers
+//! it with fscache.  See `Documentation/architecture.rst`.
+//!
+//! Module map: [`cmd`] parses commands (pure logic, host-tested);
+//! [`cache`] holds the per-open state and runs the commands; [`daemon`]
+//! plugs it into the devnode.  The thin abstractions over C are
+//! [`miscdev`], [`poll`], [`vfs`] and [`fscache`] (the only users of
+//! [`bindings`]).
+
+use kernel::prelude::*;
+
+mod bindings;
+mod cache;
+mod cmd;
+mod daemon;
+mod fscache;
+mod miscdev;
+mod poll;
+mod vfs;
+
+module! {
+    type: CachefilesModule,
+    name: "cachefiles_rs",
+    author: "cachefiles-rs developers",
+    description: "Mounted-filesystem based cache (Rust implementation of cachefiles)",
+    license: "GPL",
+}
+
+/// The devnode's file operations; `.owner` pins the module while open.
+static DAEMON_FOPS: miscdev::StaticFops = miscdev::StaticFops(miscdev::fops::<cache::Cache>(THIS_MODULE.as_ptr()));
+
+struct CachefilesModule {
+    _dev: Pin<KBox<miscdev::Registration>>,
+}
+
+impl kernel::Module for CachefilesModule {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let dev = miscdev::Registration::register(kernel::c_str!("cachefiles"), &DAEMON_FOPS).inspect_err(|e| {
+            pr_err!(
+                "cannot register /dev/cachefiles (error {}): is another cachefiles module loaded?\n",
+                e.to_errno()
+            );
+        })?;
+        pr_info!("Loaded\n");
+        Ok(CachefilesModule { _dev: dev })
+    }
+}
+
+impl Drop for CachefilesModule {
+    fn drop(&mut self) {
+        pr_info!("Unloading\n");
+    }
+}

@@ -1,0 +1,611 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The VFS objects the cache works on: mounts, dentries, inodes, paths and
+//! credentials, with owned references that are released on drop.
+//!
+//! C headers: [`include/linux/dcache.h`](srctree/include/linux/dcache.h),
+//! [`include/linux/namei.h`](srctree/include/linux/namei.h),
+//! [`include/linux/cred.h`](srctree/include/linux/cred.h)
+
+use crate::bindings;
+use crate::cmd::Errno;
+use core::ptr::NonNull;
+use kernel::prelude::*;
+
+/// Converts a C return value (0 or a negative errno) into a `Result`.
+pub(crate) fn check(ret: kernel::ffi::c_int) -> Result<(), Errno> {
+    if ret < 0 {
+        Err(Errno(-ret))
+    } else {
+        Ok(())
+    }
+}
+
+/// Converts a pointer that may be an `ERR_PTR` (or null, `ENOMEM`).
+fn check_ptr<T>(ptr: *mut T) -> Result<NonNull<T>, Errno> {
+    let v = ptr as isize;
+    if (-(bindings::MAX_ERRNO as isize)..0).contains(&v) {
+        return Err(Errno(-v as i32));
+    }
+    NonNull::new(ptr).ok_or(crate::cmd::errno::ENOMEM)
+}
+
+/// Whether the current task has `CAP_SYS_ADMIN`.
+pub(crate) fn capable_sys_admin() -> bool {
+    // SAFETY: `capable` may be called from any process context.
+    unsafe { bindings::capable(bindings::CFRS_CAP_SYS_ADMIN) }
+}
+
+/// Wall-clock seconds (`ktime_get_real_seconds`).
+pub(crate) fn real_seconds() -> i64 {
+    // SAFETY: Always safe to call.
+    unsafe { bindings::ktime_get_real_seconds() }
+}
+
+/// Yields the CPU if a reschedule is due.
+pub(crate) fn cond_resched() {
+    // SAFETY: Called from process context without spinlocks held.
+    unsafe { bindings::cfrs_cond_resched() }
+}
+
+/// Converts a security context to a secid (`security_secctx_to_secid`).
+pub(crate) fn secctx_to_secid(ctx: &[u8]) -> Result<u32, Errno> {
+    let mut secid = 0u32;
+    let len = u32::try_from(ctx.len()).map_err(|_| crate::cmd::errno::EINVAL)?;
+    // SAFETY: `ctx` is valid for `len` bytes; the LSM does not keep it.
+    check(unsafe { bindings::security_secctx_to_secid(ctx.as_ptr().cast(), len, &mut secid) })?;
+    Ok(secid)
+}
+
+/// An inode, only ever seen behind a reference derived from a dentry
+/// reference (which keeps it alive).
+#[repr(transparent)]
+pub(crate) struct Inode(kernel::types::Opaque<bindings::inode>);
+
+/// Inode flag: the inode is in use by the cache (`S_KERNEL_FILE`).
+pub(crate) const S_KERNEL_FILE: u32 = bindings::CFRS_S_KERNEL_FILE;
+
+impl Inode {
+    fn as_ptr(&self) -> *mut bindings::inode {
+        self.0.get()
+    }
+
+    /// Locks the inode (`inode_lock`).
+    pub(crate) fn lock(&self) -> InodeGuard<'_> {
+        // SAFETY: The inode is alive while `self` is borrowed.
+        unsafe { bindings::cfrs_inode_lock(self.as_ptr()) };
+        InodeGuard { inode: self }
+    }
+
+    /// Locks the inode as a parent directory (`I_MUTEX_PARENT`).
+    pub(crate) fn lock_parent(&self) -> InodeGuard<'_> {
+        // SAFETY: The inode is alive while `self` is borrowed.
+        unsafe { bindings::cfrs_inode_lock_parent(self.as_ptr()) };
+        InodeGuard { inode: self }
+    }
+
+    /// `i_flags`, read without the inode lock (as C's cull lookup does:
+    /// a racy snapshot that the caller re-checks under the lock).
+    pub(crate) fn flags_unlocked(&self) -> u32 {
+        // SAFETY: The inode is alive; a volatile read of a plain integer
+        // that other CPUs may update under the inode lock.
+        unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*self.as_ptr()).i_flags)) }
+    }
+
+    /// Clears bits of `i_flags` without the inode lock.  Only for a caller
+    /// that excludes other writers otherwise (C's graveyard move clears the
+    /// in-use mark under the rename locks).
+    pub(crate) fn clear_flags_unlocked(&self, clear: u32) {
+        // SAFETY: The inode is alive; see above for the exclusion.
+        unsafe {
+            let i = self.as_ptr();
+            (*i).i_flags &= !clear;
+        }
+    }
+
+    /// Whether the directory is dead (`IS_DEADDIR`).
+    pub(crate) fn is_dead_dir(&self) -> bool {
+        // SAFETY: The inode is alive.
+        unsafe { bindings::cfrs_is_deaddir(self.as_ptr()) }
+    }
+
+    /// Whether the inode has the operations cachefiles needs of the cache
+    /// root: lookup, mkdir, tmpfile and xattrs.
+    pub(crate) fn has_root_ops(&self) -> bool {
+        // SAFETY: The inode is alive; `i_op` is always set.
+        unsafe {
+            let i = self.as_ptr();
+            let op = &*(*i).i_op;
+            op.lookup.is_some()
+                && op.mkdir.is_some()
+                && op.tmpfile.is_some()
+                && (u32::from((*i).i_opflags) & bindings::CFRS_IOP_XATTR) != 0
+        }
+    }
+
+    /// Whether the inode has the operations cachefiles needs of its own
+    /// directories: xattrs, lookup, mkdir, rename, rmdir and unlink.
+    pub(crate) fn has_dir_ops(&self) -> bool {
+        // SAFETY: The inode is alive; `i_op` is always set.
+        unsafe {
+            let i = self.as_ptr();
+            let op = &*(*i).i_op;
+            (u32::from((*i).i_opflags) & bindings::CFRS_IOP_XATTR) != 0
+                && op.lookup.is_some()
+                && op.mkdir.is_some()
+                && op.rename.is_some()
+                && op.rmdir.is_some()
+                && op.unlink.is_some()
+        }
+    }
+}
+
+/// A held inode lock; unlocks on drop.
+pub(crate) struct InodeGuard<'a> {
+    inode: &'a Inode,
+}
+
+impl InodeGuard<'_> {
+    /// The inode's `i_flags` (the lock serialises changes to them).
+    pub(crate) fn flags(&self) -> u32 {
+        // SAFETY: The inode is alive and locked by us.
+        unsafe { (*self.inode.as_ptr()).i_flags }
+    }
+
+    /// Sets and clears bits of `i_flags`.
+    pub(crate) fn update_flags(&self, set: u32, clear: u32) {
+        // SAFETY: The inode is alive and locked by us.
+        unsafe {
+            let i = self.inode.as_ptr();
+            (*i).i_flags = ((*i).i_flags & !clear) | set;
+        }
+    }
+}
+
+impl Drop for InodeGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: We locked the inode in `Inode::lock*`.
+        unsafe { bindings::cfrs_inode_unlock(self.inode.as_ptr()) };
+    }
+}
+
+/// An owned reference to a dentry.
+///
+/// # Invariants
+///
+/// `ptr` is a dentry on which we hold one reference (`dget`), released on
+/// drop (`dput`).
+pub(crate) struct Dentry {
+    ptr: NonNull<bindings::dentry>,
+}
+
+// SAFETY: Dentry references may be used and dropped from any thread.
+unsafe impl Send for Dentry {}
+// SAFETY: The methods only read fields the dcache keeps coherent.
+unsafe impl Sync for Dentry {}
+
+impl Dentry {
+    /// Takes ownership of a dentry reference.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must carry a reference that the caller hands over.
+    unsafe fn from_raw(ptr: NonNull<bindings::dentry>) -> Self {
+        // INVARIANT: Guaranteed by the caller.
+        Dentry { ptr }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut bindings::dentry {
+        self.ptr.as_ptr()
+    }
+
+    /// Takes another reference.
+    pub(crate) fn get(&self) -> Dentry {
+        // SAFETY: We hold a reference, so the dentry is alive.
+        let p = unsafe { bindings::cfrs_dget(self.as_ptr()) };
+        // SAFETY: `dget` returned the same non-null pointer with a new reference.
+        unsafe { Dentry::from_raw(NonNull::new_unchecked(p)) }
+    }
+
+    /// The dentry's inode; `None` for a negative dentry.
+    pub(crate) fn inode(&self) -> Option<&Inode> {
+        // SAFETY: The dentry is alive; a positive dentry we hold a reference
+        // on keeps its inode (`d_delete` only unhashes it then).
+        unsafe {
+            let i = (*self.as_ptr()).d_inode;
+            if i.is_null() || bindings::cfrs_d_is_negative(self.as_ptr()) {
+                None
+            } else {
+                Some(&*(i as *const Inode))
+            }
+        }
+    }
+
+    /// Whether the dentry is negative (`d_is_negative`).
+    pub(crate) fn is_negative(&self) -> bool {
+        // SAFETY: The dentry is alive.
+        unsafe { bindings::cfrs_d_is_negative(self.as_ptr()) }
+    }
+
+    /// Whether the dentry is a directory one can look up in.
+    pub(crate) fn can_lookup(&self) -> bool {
+        // SAFETY: The dentry is alive.
+        unsafe { bindings::cfrs_d_can_lookup(self.as_ptr()) }
+    }
+
+    /// Whether the dentry is a directory (including automount points).
+    pub(crate) fn is_dir(&self) -> bool {
+        // SAFETY: The dentry is alive.
+        unsafe { bindings::cfrs_d_is_dir(self.as_ptr()) }
+    }
+
+    /// Whether the dentry has been unhashed.
+    pub(crate) fn is_unhashed(&self) -> bool {
+        // SAFETY: The dentry is alive.
+        unsafe { bindings::cfrs_d_unhashed(self.as_ptr()) }
+    }
+
+    /// Whether something is mounted on the dentry.
+    pub(crate) fn is_mountpoint(&self) -> bool {
+        // SAFETY: The dentry is alive.
+        unsafe { bindings::cfrs_d_mountpoint(self.as_ptr()) }
+    }
+
+    /// Whether `parent` is this dentry's parent right now.
+    pub(crate) fn has_parent(&self, parent: &Dentry) -> bool {
+        // SAFETY: The dentry is alive; reading `d_parent` is what C does.
+        unsafe { (*self.as_ptr()).d_parent == parent.as_ptr() }
+    }
+
+    /// Whether both references name the same dentry.
+    pub(crate) fn same(&self, other: *mut bindings::dentry) -> bool {
+        self.as_ptr() == other
+    }
+
+    /// The superblock's constraints bind needs: `statfs`, `sync_fs` and a
+    /// block size no larger than a page.
+    pub(crate) fn sb_is_usable(&self) -> bool {
+        // SAFETY: The dentry and its superblock are alive.
+        unsafe {
+            let sb = (*self.as_ptr()).d_sb;
+            let op = &*(*sb).s_op;
+            op.statfs.is_some()
+                && op.sync_fs.is_some()
+                && (*sb).s_blocksize <= bindings::CFRS_PAGE_SIZE as _
+        }
+    }
+
+    /// Whether the dentry's filesystem is mounted read-only.
+    pub(crate) fn sb_is_rdonly(&self) -> bool {
+        // SAFETY: The dentry and its superblock are alive.
+        unsafe { bindings::cfrs_sb_rdonly((*self.as_ptr()).d_sb) }
+    }
+
+    /// Syncs the dentry's filesystem (under `s_umount`, shared).
+    pub(crate) fn sync_fs(&self) -> Result<(), Errno> {
+        // SAFETY: The dentry and its superblock are alive.
+        unsafe {
+            let sb = (*self.as_ptr()).d_sb;
+            bindings::down_read(&mut (*sb).s_umount);
+            let ret = bindings::sync_filesystem(sb);
+            bindings::up_read(&mut (*sb).s_umount);
+            check(ret)
+        }
+    }
+
+    /// Looks up `name` in this directory (`lookup_one_len`); `locked` proves
+    /// the directory's inode lock is held, as the VFS requires.
+    pub(crate) fn lookup(&self, name: &[u8], locked: &InodeGuard<'_>) -> Result<Dentry, Errno> {
+        debug_assert!(self.inode().map_or(false, |i| core::ptr::eq(i, locked.inode)));
+        let len = i32::try_from(name.len()).map_err(|_| crate::cmd::errno::EINVAL)?;
+        // `lookup_one_len` takes a length, but stops at no NUL: pass the bytes.
+        // SAFETY: `self` is alive and its inode is locked; `name` is valid
+        // for `len` bytes.
+        let p = unsafe { bindings::lookup_one_len(name.as_ptr().cast(), self.as_ptr(), len) };
+        // SAFETY: A non-error pointer carries a new reference.
+        check_ptr(p).map(|p| unsafe { Dentry::from_raw(p) })
+    }
+}
+
+impl Dentry {
+    /// Looks up `name` in this directory while a rename lock (which holds
+    /// this directory's inode lock) is held.
+    pub(crate) fn lookup_renaming(&self, name: &[u8], locks: &RenameLock<'_>) -> Result<Dentry, Errno> {
+        debug_assert!(locks.holds(self));
+        let len = i32::try_from(name.len()).map_err(|_| crate::cmd::errno::EINVAL)?;
+        // SAFETY: `self` is alive and locked by `lock_rename`; `name` is
+        // valid for `len` bytes.
+        let p = unsafe { bindings::lookup_one_len(name.as_ptr().cast(), self.as_ptr(), len) };
+        // SAFETY: A non-error pointer carries a new reference.
+        check_ptr(p).map(|p| unsafe { Dentry::from_raw(p) })
+    }
+}
+
+impl Drop for Dentry {
+    fn drop(&mut self) {
+        // SAFETY: We own one reference (type invariant).
+        unsafe { bindings::dput(self.as_ptr()) };
+    }
+}
+
+/// An owned reference to a mount.
+///
+/// # Invariants
+///
+/// `ptr` is a mount on which we hold one reference, dropped with `mntput`.
+pub(crate) struct Mount {
+    ptr: NonNull<bindings::vfsmount>,
+}
+
+// SAFETY: Mount references may be used and dropped from any thread.
+unsafe impl Send for Mount {}
+// SAFETY: The methods only read immutable fields.
+unsafe impl Sync for Mount {}
+
+impl Mount {
+    pub(crate) fn as_ptr(&self) -> *mut bindings::vfsmount {
+        self.ptr.as_ptr()
+    }
+
+    /// Whether the mount is id-mapped.
+    pub(crate) fn is_idmapped(&self) -> bool {
+        // SAFETY: The mount is alive.
+        unsafe { bindings::cfrs_is_idmapped_mnt(self.as_ptr()) }
+    }
+
+    /// `statfs` of the filesystem, asked through `dentry` on this mount.
+    pub(crate) fn statfs(&self, dentry: *mut bindings::dentry) -> Result<bindings::kstatfs, Errno> {
+        let path = bindings::path { mnt: self.as_ptr(), dentry };
+        let mut st = bindings::kstatfs::default();
+        // SAFETY: `path` refers to live objects we hold references to.
+        check(unsafe { bindings::vfs_statfs(&path, &mut st) })?;
+        Ok(st)
+    }
+
+    /// `statfs` of the mounted filesystem, through its root.
+    pub(crate) fn statfs_root(&self) -> Result<bindings::kstatfs, Errno> {
+        // SAFETY: The mount is alive, so is its root dentry.
+        let root = unsafe { (*self.as_ptr()).mnt_root };
+        self.statfs(root)
+    }
+
+    /// Creates directory `child` (a negative dentry of the locked `dir`).
+    pub(crate) fn mkdir(&self, dir: &Dentry, _locked: &InodeGuard<'_>, child: &Dentry, mode: u16) -> Result<(), Errno> {
+        let dinode = dir.inode().ok_or(crate::cmd::errno::ENOENT)?;
+        let path = bindings::path { mnt: self.as_ptr(), dentry: dir.as_ptr() };
+        // SAFETY: Both dentries are alive; the parent is locked.
+        check(unsafe { bindings::cfrs_security_path_mkdir(&path, child.as_ptr(), mode) })?;
+        // SAFETY: As above; `nop_mnt_idmap` is the kernel's static identity
+        // mapping.
+        check(unsafe {
+            bindings::vfs_mkdir(
+                core::ptr::addr_of_mut!(bindings::nop_mnt_idmap),
+                dinode.as_ptr(),
+                child.as_ptr(),
+                mode,
+            )
+        })
+    }
+
+    /// Checks with the LSM that `child` of `dir` may be unlinked.
+    pub(crate) fn may_unlink(&self, dir: &Dentry, child: &Dentry) -> Result<(), Errno> {
+        let path = bindings::path { mnt: self.as_ptr(), dentry: dir.as_ptr() };
+        // SAFETY: Both dentries are alive.
+        check(unsafe { bindings::cfrs_security_path_unlink(&path, child.as_ptr()) })
+    }
+
+    /// Unlinks `child` from the locked directory `dir`.
+    pub(crate) fn unlink(&self, dir: &Dentry, _locked: &InodeGuard<'_>, child: &Dentry) -> Result<(), Errno> {
+        let dinode = dir.inode().ok_or(crate::cmd::errno::ENOENT)?;
+        // SAFETY: Both dentries are alive; the parent is locked.
+        check(unsafe {
+            bindings::vfs_unlink(
+                core::ptr::addr_of_mut!(bindings::nop_mnt_idmap),
+                dinode.as_ptr(),
+                child.as_ptr(),
+                core::ptr::null_mut(),
+            )
+        })
+    }
+
+    /// Checks with the LSM that `old` of `old_dir` may move to `new` of
+    /// `new_dir`.
+    pub(crate) fn may_rename(&self, old_dir: &Dentry, old: &Dentry, new_dir: &Dentry, new: &Dentry) -> Result<(), Errno> {
+        let op = bindings::path { mnt: self.as_ptr(), dentry: old_dir.as_ptr() };
+        let np = bindings::path { mnt: self.as_ptr(), dentry: new_dir.as_ptr() };
+        // SAFETY: All dentries are alive.
+        check(unsafe { bindings::cfrs_security_path_rename(&op, old.as_ptr(), &np, new.as_ptr()) })
+    }
+
+    /// Moves `old` from `old_dir` to `new` in `new_dir`; `_locks` proves
+    /// both parents are locked.
+    pub(crate) fn rename(&self, _locks: &RenameLock<'_>, old_dir: &Dentry, old: &Dentry, new_dir: &Dentry, new: &Dentry) -> Result<(), Errno> {
+        let oi = old_dir.inode().ok_or(crate::cmd::errno::ENOENT)?;
+        let ni = new_dir.inode().ok_or(crate::cmd::errno::ENOENT)?;
+        let idmap = core::ptr::addr_of_mut!(bindings::nop_mnt_idmap);
+        let mut rd = bindings::renamedata {
+            old_mnt_idmap: idmap,
+            old_dir: oi.as_ptr(),
+            old_dentry: old.as_ptr(),
+            new_mnt_idmap: idmap,
+            new_dir: ni.as_ptr(),
+            new_dentry: new.as_ptr(),
+            ..Default::default()
+        };
+        // SAFETY: Both parents are locked by `lock_rename`; all objects are
+        // alive.
+        check(unsafe { bindings::vfs_rename(&mut rd) })
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        // SAFETY: We own one reference (type invariant).
+        unsafe { bindings::mntput(self.as_ptr()) };
+    }
+}
+
+/// A (mount, dentry) pair with a reference on each.
+pub(crate) struct Path {
+    pub(crate) mnt: Mount,
+    pub(crate) dentry: Dentry,
+}
+
+impl Path {
+    /// Resolves `name` (`kern_path`), requiring a directory if `dir`.
+    pub(crate) fn lookup(name: &CStr, dir: bool) -> Result<Path, Errno> {
+        let mut p = bindings::path::default();
+        let flags = if dir { bindings::CFRS_LOOKUP_DIRECTORY } else { 0 };
+        // SAFETY: `name` is NUL-terminated; `p` receives references.
+        check(unsafe { bindings::kern_path(name.as_char_ptr(), flags, &mut p) })?;
+        // SAFETY: `kern_path` succeeded, so `p` holds a reference on each.
+        Ok(unsafe { Path::from_raw(p) })
+    }
+
+    /// The current task's working directory.
+    pub(crate) fn pwd() -> Path {
+        let mut p = bindings::path::default();
+        // SAFETY: Called in process context; fills `p` with references.
+        unsafe { bindings::cfrs_get_fs_pwd(&mut p) };
+        // SAFETY: `get_fs_pwd` took a reference on both.
+        unsafe { Path::from_raw(p) }
+    }
+
+    /// # Safety
+    ///
+    /// `p` must hold a reference on both its members, handed over.
+    unsafe fn from_raw(p: bindings::path) -> Path {
+        // SAFETY: By the function's requirements, both are non-null and
+        // referenced.
+        unsafe {
+            Path {
+                mnt: Mount { ptr: NonNull::new_unchecked(p.mnt) },
+                dentry: Dentry::from_raw(NonNull::new_unchecked(p.dentry)),
+            }
+        }
+    }
+}
+
+/// Both parents of a rename, locked (`lock_rename`); unlocked on drop.
+pub(crate) struct RenameLock<'a> {
+    p1: &'a Dentry,
+    p2: &'a Dentry,
+    trap: *mut bindings::dentry,
+}
+
+impl<'a> RenameLock<'a> {
+    /// Locks `p1` and `p2` in the VFS's order.
+    pub(crate) fn new(p1: &'a Dentry, p2: &'a Dentry) -> Result<Self, Errno> {
+        // SAFETY: Both dentries are alive.
+        let trap = unsafe { bindings::lock_rename(p1.as_ptr(), p2.as_ptr()) };
+        let trap = check_ptr(trap).map(|t| t.as_ptr()).or_else(|e| {
+            // `lock_rename` returns NULL when the parents are unrelated.
+            if e == crate::cmd::errno::ENOMEM { Ok(core::ptr::null_mut()) } else { Err(e) }
+        })?;
+        Ok(RenameLock { p1, p2, trap })
+    }
+
+    /// Whether `d` is one of the two locked parents.
+    pub(crate) fn holds(&self, d: &Dentry) -> bool {
+        d.same(self.p1.as_ptr()) || d.same(self.p2.as_ptr())
+    }
+
+    /// Whether `d` is the ancestor `lock_rename` reported (a loop).
+    pub(crate) fn is_trap(&self, d: &Dentry) -> bool {
+        !self.trap.is_null() && d.same(self.trap)
+    }
+}
+
+impl Drop for RenameLock<'_> {
+    fn drop(&mut self) {
+        // SAFETY: We locked these two in `new`.
+        unsafe { bindings::unlock_rename(self.p1.as_ptr(), self.p2.as_ptr()) };
+    }
+}
+
+/// An owned reference to a set of credentials.
+///
+/// # Invariants
+///
+/// `ptr` holds one reference, put on drop.
+pub(crate) struct Cred {
+    ptr: NonNull<bindings::cred>,
+}
+
+// SAFETY: Credentials are reference counted and immutable once committed
+// or used as an override.
+unsafe impl Send for Cred {}
+// SAFETY: As above.
+unsafe impl Sync for Cred {}
+
+impl Cred {
+    /// Kernel credentials based on the current task's (`prepare_kernel_cred`).
+    pub(crate) fn kernel() -> Result<Cred, Errno> {
+        // SAFETY: `current` is a live task.
+        let p = unsafe { bindings::prepare_kernel_cred(bindings::get_current()) };
+        // INVARIANT: A non-null result carries a reference.
+        NonNull::new(p).map(|ptr| Cred { ptr }).ok_or(crate::cmd::errno::ENOMEM)
+    }
+
+    /// A copy of the current (possibly overridden) credentials.
+    pub(crate) fn current_copy() -> Result<Cred, Errno> {
+        // SAFETY: Process context.
+        let p = unsafe { bindings::prepare_creds() };
+        // INVARIANT: A non-null result carries a reference.
+        NonNull::new(p).map(|ptr| Cred { ptr }).ok_or(crate::cmd::errno::ENOMEM)
+    }
+
+    /// Acts with LSM identity `secid` (`set_security_override`).
+    pub(crate) fn set_secid(&mut self, secid: u32) -> Result<(), Errno> {
+        // SAFETY: We own the only reference to these fresh credentials.
+        check(unsafe { bindings::set_security_override(self.ptr.as_ptr(), secid) })
+    }
+
+    /// Creates files as `dir`'s LSM context dictates (`set_create_files_as`).
+    pub(crate) fn create_files_as(&mut self, dir: &Dentry) -> Result<(), Errno> {
+        let inode = dir.inode().ok_or(crate::cmd::errno::ENOENT)?;
+        // SAFETY: Fresh credentials we own; a live inode.
+        check(unsafe { bindings::set_create_files_as(self.ptr.as_ptr(), inode.as_ptr()) })
+    }
+
+    /// Acts with these credentials until the guard is dropped.
+    pub(crate) fn override_current(&self) -> CredOverride<'_> {
+        // SAFETY: The credentials are valid and outlive the guard.
+        let old = unsafe { bindings::override_creds(self.ptr.as_ptr()) };
+        CredOverride { old, _cred: self }
+    }
+}
+
+impl Drop for Cred {
+    fn drop(&mut self) {
+        // SAFETY: We own one reference.
+        unsafe { bindings::cfrs_put_cred(self.ptr.as_ptr()) };
+    }
+}
+
+/// Checks with the LSM that the cache may make directories and files in
+/// `root` (the check of C's `cachefiles_check_cache_dir`).
+pub(crate) fn may_create_in(root: &Dentry) -> Result<(), Errno> {
+    let inode = root.inode().ok_or(crate::cmd::errno::ENOENT)?;
+    // SAFETY: Live inode and dentry.
+    check(unsafe { bindings::security_inode_mkdir(inode.as_ptr(), root.as_ptr(), 0) }).inspect_err(|e| {
+        pr_err!("Security denies permission to make dirs: error {}", -e.0);
+    })?;
+    // SAFETY: As above.
+    check(unsafe { bindings::security_inode_create(inode.as_ptr(), root.as_ptr(), 0) }).inspect_err(|e| {
+        pr_err!("Security denies permission to create files: error {}", -e.0);
+    })
+}
+
+/// Credentials in force until drop, which restores the previous ones.
+pub(crate) struct CredOverride<'a> {
+    old: *const bindings::cred,
+    _cred: &'a Cred,
+}
+
+impl Drop for CredOverride<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `old` came from `override_creds` on this task.
+        unsafe { bindings::revert_creds(self.old) };
+    }
+}
