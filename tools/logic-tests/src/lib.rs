@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Host build of the module's pure-logic files, for `cargo test`.
+//!
+//! The files are compiled unchanged from `rust/`; they depend on `core`
+//! only.  Expected values come from the C 6.12 code they mirror.
+
+#![allow(dead_code)]
+
+#[path = "../../../rust/cmd.rs"]
+pub mod cmd;
+
+#[cfg(test)]
+mod tests;
