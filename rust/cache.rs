@@ -27,8 +27,10 @@ use crate::fscache::{CacheCookie, CacheOps, Cookie, Volume};
 use crate::poll::{PollQueue, WaitKey, EPOLLIN, EPOLLOUT};
 use crate::vfs::{self, Cred, Dentry, Mount, Path, RenameLock, S_KERNEL_FILE};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use kernel::prelude::{pin_data, pin_init, pr_err, pr_info, pr_notice, pr_warn, CStr, KVec, GFP_KERNEL};
 use kernel::init::InPlaceInit;
+use kernel::prelude::{
+    pin_data, pin_init, pr_err, pr_info, pr_notice, pr_warn, CStr, KVec, GFP_KERNEL,
+};
 use kernel::sync::{Arc, Mutex, SpinLock};
 
 /// The cache has been bound to a directory and registered (`READY`).
@@ -184,14 +186,20 @@ impl Cache {
             return;
         };
         if self.test(READY) {
-            pr_info!("File cache on {} unregistering\n", bound.cookie.name().to_str().unwrap_or("?"));
+            pr_info!(
+                "File cache on {} unregistering\n",
+                bound.cookie.name().to_str().unwrap_or("?")
+            );
             bound.cookie.withdraw();
             // No volumes or objects exist yet in this backend, so there is
             // nothing else to withdraw before waiting.
             bound.cookie.wait_for_objects();
             let _creds = bound.cred.override_current();
             if bound.store.dentry.sync_fs() == Err(EIO) {
-                self.io_error(format_args!("Attempt to sync backing fs superblock returned error {}", -5));
+                self.io_error(format_args!(
+                    "Attempt to sync backing fs superblock returned error {}",
+                    -5
+                ));
             }
         }
         // Dropping `bound` relinquishes the cookie (releasing fscache's
@@ -217,13 +225,21 @@ impl Cache {
 
     /// Checks the backing filesystem for room for `fnr` files and `bnr`
     /// blocks, and starts or stops culling (C's `cachefiles_has_space`).
-    fn has_space(&self, mnt: &Mount, thresholds: &Thresholds, fnr: u64, bnr: u64) -> Result<(), Errno> {
+    fn has_space(
+        &self,
+        mnt: &Mount,
+        thresholds: &Thresholds,
+        fnr: u64,
+        bnr: u64,
+    ) -> Result<(), Errno> {
         let st = mnt.statfs_root().inspect_err(|e| {
             if *e == EIO {
                 self.io_error(format_args!("statfs failed"));
             }
         })?;
-        let b_avail = st.f_bavail.saturating_sub(self.b_writing.load(Ordering::Relaxed));
+        let b_avail = st
+            .f_bavail
+            .saturating_sub(self.b_writing.load(Ordering::Relaxed));
         match thresholds.classify(st.f_ffree, b_avail, fnr, bnr) {
             Space::Stop => {
                 self.begin_cull();
@@ -250,7 +266,11 @@ impl Cache {
     }
 
     /// Normal-mode `read()`: the status line.  `write` copies it out.
-    pub(crate) fn read(&self, buflen: usize, write: impl FnOnce(&[u8]) -> Result<(), Errno>) -> Result<usize, Errno> {
+    pub(crate) fn read(
+        &self,
+        buflen: usize,
+        write: impl FnOnce(&[u8]) -> Result<(), Errno>,
+    ) -> Result<usize, Errno> {
         if !self.test(READY) {
             return Ok(0);
         }
@@ -268,7 +288,13 @@ impl Cache {
         let breleased = self.b_released.swap(0, Ordering::AcqRel);
         self.clear(STATE_CHANGED);
         let mut buf = [0u8; cmd::STATUS_MAX];
-        let n = cmd::format_status(&mut buf, self.test(CULLING), &bound.thresholds, freleased, breleased);
+        let n = cmd::format_status(
+            &mut buf,
+            self.test(CULLING),
+            &bound.thresholds,
+            freleased,
+            breleased,
+        );
         if n > buflen {
             return Err(EMSGSIZE);
         }
@@ -314,7 +340,12 @@ impl Cache {
         Ok(())
     }
 
-    fn run(self: &Arc<Self>, config: &mut Config, command: Command, args: &[u8]) -> Result<(), Errno> {
+    fn run(
+        self: &Arc<Self>,
+        config: &mut Config,
+        command: Command,
+        args: &[u8],
+    ) -> Result<(), Errno> {
         match command {
             Command::Bind => self.bind(config, args),
             Command::Brun => set_limit(config, Limit::Brun, args),
@@ -414,7 +445,11 @@ impl Cache {
         if config.tag.is_none() {
             config.tag = Some(nul_terminated(b"CacheFiles")?);
         }
-        let tag = config.tag.as_deref().and_then(|t| CStr::from_bytes_with_nul(t).ok()).ok_or(EINVAL)?;
+        let tag = config
+            .tag
+            .as_deref()
+            .and_then(|t| CStr::from_bytes_with_nul(t).ok())
+            .ok_or(EINVAL)?;
         let rootdir = CStr::from_bytes_with_nul(rootdir).map_err(|_| EINVAL)?;
         self.add_cache(config, tag, rootdir).inspect_err(|e| {
             pr_err!("Failed to register: {}\n", -e.0);
@@ -422,13 +457,21 @@ impl Cache {
     }
 
     /// Brings the cache online (C's `cachefiles_add_cache`).
-    fn add_cache(self: &Arc<Self>, config: &Config, tag: &CStr, rootdir: &CStr) -> Result<(), Errno> {
+    fn add_cache(
+        self: &Arc<Self>,
+        config: &Config,
+        tag: &CStr,
+        rootdir: &CStr,
+    ) -> Result<(), Errno> {
         let cookie = CacheCookie::<Cache>::acquire(tag)?;
 
         let mut cred = Cred::kernel()?;
         if let Some(secid) = config.secid {
             cred.set_secid(secid).inspect_err(|e| {
-                pr_err!("Security denies permission to nominate security context: error {}\n", -e.0);
+                pr_err!(
+                    "Security denies permission to nominate security context: error {}\n",
+                    -e.0
+                );
             })?;
         }
         let path = {
@@ -478,15 +521,28 @@ impl Cache {
 
         let Path { mnt, dentry: root } = path;
         drop(root);
-        let bound = Arc::new(Bound { cookie, store, graveyard, mnt, cred, thresholds }, GFP_KERNEL)
-            .map_err(|_| ENOMEM)?;
+        let bound = Arc::new(
+            Bound {
+                cookie,
+                store,
+                graveyard,
+                mnt,
+                cred,
+                thresholds,
+            },
+            GFP_KERNEL,
+        )
+        .map_err(|_| ENOMEM)?;
         *self.bound.lock() = Some(bound.clone());
         if let Err(e) = bound.cookie.add(self.clone()) {
             *self.bound.lock() = None;
             return Err(e);
         }
         self.set(READY);
-        pr_info!("File cache on {} registered\n", bound.cookie.name().to_str().unwrap_or("?"));
+        pr_info!(
+            "File cache on {} registered\n",
+            bound.cookie.name().to_str().unwrap_or("?")
+        );
         let _as_cache = bound.cred.override_current();
         let _ = self.has_space(&bound.mnt, &bound.thresholds, 0, 0);
         Ok(())
@@ -494,13 +550,23 @@ impl Cache {
 
     /// Looks up or creates the directory `name` in `dir` and marks it in
     /// use (C's `cachefiles_get_directory`).
-    fn get_directory(&self, mnt: &Mount, dir: &Dentry, thresholds: &Thresholds, name: &[u8]) -> Result<CacheDir, Errno> {
+    fn get_directory(
+        &self,
+        mnt: &Mount,
+        dir: &Dentry,
+        thresholds: &Thresholds,
+        name: &[u8],
+    ) -> Result<CacheDir, Errno> {
         let dir_inode = dir.inode().ok_or(ENOENT)?;
         let subdir = loop {
             let dir_lock = dir_inode.lock_parent();
             let subdir = dir.lookup(name, &dir_lock).inspect_err(|e| {
                 if *e != ENOMEM {
-                    pr_err!("Lookup {} failed with error {}\n", BStr::from_bytes(name), -e.0);
+                    pr_err!(
+                        "Lookup {} failed with error {}\n",
+                        BStr::from_bytes(name),
+                        -e.0
+                    );
                 }
             })?;
             if subdir.is_negative() {
@@ -508,7 +574,11 @@ impl Cache {
                     .has_space(mnt, thresholds, 1, 0)
                     .and_then(|()| mnt.mkdir(dir, &dir_lock, &subdir, 0o700));
                 if let Err(e) = made {
-                    pr_err!("mkdir {} failed with error {}\n", BStr::from_bytes(name), -e.0);
+                    pr_err!(
+                        "mkdir {} failed with error {}\n",
+                        BStr::from_bytes(name),
+                        -e.0
+                    );
                     return Err(e);
                 }
                 if subdir.is_unhashed() {
@@ -519,7 +589,10 @@ impl Cache {
             let sub_lock = inode.lock();
             drop(dir_lock);
             if sub_lock.flags() & S_KERNEL_FILE != 0 {
-                pr_notice!("cachefiles: Inode already in use: {}\n", BStr::from_bytes(name));
+                pr_notice!(
+                    "cachefiles: Inode already in use: {}\n",
+                    BStr::from_bytes(name)
+                );
                 drop(sub_lock);
                 return Err(EBUSY);
             }
@@ -570,7 +643,11 @@ impl Cache {
 
     /// Looks `name` up in `dir` for culling; returns it with `dir` locked,
     /// or `EBUSY` if the cache uses it (C's `cachefiles_lookup_for_cull`).
-    fn lookup_for_cull<'d>(&self, dir: &'d Dentry, name: &[u8]) -> Result<(Dentry, vfs::InodeGuard<'d>), Errno> {
+    fn lookup_for_cull<'d>(
+        &self,
+        dir: &'d Dentry,
+        name: &[u8],
+    ) -> Result<(Dentry, vfs::InodeGuard<'d>), Errno> {
         let dir_inode = dir.inode().ok_or(ENOENT)?;
         let dir_lock = dir_inode.lock_parent();
         let victim = dir.lookup(name, &dir_lock).map_err(|e| match e {
@@ -596,7 +673,13 @@ impl Cache {
     /// Culls `victim` from `dir` unless the cache uses it (C's
     /// `cachefiles_cull`); any failure past the lookup reads as `ESTALE`
     /// (gone), `ENOMEM` or `EIO`.
-    fn cull(&self, bound: &Bound, dir: &Dentry, dir_lock: vfs::InodeGuard<'_>, victim: Dentry) -> Result<(), Errno> {
+    fn cull(
+        &self,
+        bound: &Bound,
+        dir: &Dentry,
+        dir_lock: vfs::InodeGuard<'_>,
+        victim: Dentry,
+    ) -> Result<(), Errno> {
         let ret = (|| {
             let inode = victim.inode().ok_or(ENOENT)?;
             {
@@ -623,7 +706,13 @@ impl Cache {
     /// Removes `rep` from `dir` (locked by `dir_lock`, released here): files
     /// are unlinked, directories moved to the graveyard (C's
     /// `cachefiles_bury_object`).
-    fn bury(&self, bound: &Bound, dir: &Dentry, dir_lock: vfs::InodeGuard<'_>, rep: &Dentry) -> Result<(), Errno> {
+    fn bury(
+        &self,
+        bound: &Bound,
+        dir: &Dentry,
+        dir_lock: vfs::InodeGuard<'_>,
+        rep: &Dentry,
+    ) -> Result<(), Errno> {
         if !rep.has_parent(dir) {
             return Err(ESTALE);
         }
@@ -645,7 +734,10 @@ impl Cache {
         loop {
             let mut nbuf = [0u8; 16];
             let stamp = vfs::real_seconds() as u32;
-            let count = self.gravecounter.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+            let count = self
+                .gravecounter
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_add(1);
             hex8(&mut nbuf[..8], stamp);
             hex8(&mut nbuf[8..], count);
 

@@ -32,7 +32,8 @@ module! {
 }
 
 /// The devnode's file operations; `.owner` pins the module while open.
-static DAEMON_FOPS: miscdev::StaticFops = miscdev::StaticFops(miscdev::fops::<cache::Cache>(THIS_MODULE.as_ptr()));
+static DAEMON_FOPS: miscdev::StaticFops =
+    miscdev::StaticFops(miscdev::fops::<cache::Cache>(THIS_MODULE.as_ptr()));
 
 struct CachefilesModule {
     _dev: Pin<KBox<miscdev::Registration>>,

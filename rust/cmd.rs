@@ -132,7 +132,7 @@ fn fixup_radix(s: &[u8], base: u32) -> (&[u8], u32) {
     let mut base = base;
     if base == 0 {
         base = if at(0) == b'0' {
-            if at(1).to_ascii_lowercase() == b'x' && at(2).is_ascii_hexdigit() {
+            if at(1).eq_ignore_ascii_case(&b'x') && at(2).is_ascii_hexdigit() {
                 16
             } else {
                 8
@@ -141,7 +141,7 @@ fn fixup_radix(s: &[u8], base: u32) -> (&[u8], u32) {
             10
         };
     }
-    if base == 16 && at(0) == b'0' && at(1).to_ascii_lowercase() == b'x' {
+    if base == 16 && at(0) == b'0' && at(1).eq_ignore_ascii_case(&b'x') {
         (&s[2..], base)
     } else {
         (s, base)
@@ -160,7 +160,10 @@ fn parse_digits(s: &[u8], base: u32) -> (u64, usize, bool) {
             Some(d) if d < base => u64::from(d),
             _ => break,
         };
-        match value.checked_mul(u64::from(base)).and_then(|v| v.checked_add(digit)) {
+        match value
+            .checked_mul(u64::from(base))
+            .and_then(|v| v.checked_add(digit))
+        {
             Some(v) => value = v,
             None => {
                 overflow = true;
@@ -261,7 +264,14 @@ pub(crate) struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { frun: 7, fcull: 5, fstop: 1, brun: 7, bcull: 5, bstop: 1 }
+        Limits {
+            frun: 7,
+            fcull: 5,
+            fstop: 1,
+            brun: 7,
+            bcull: 5,
+            bstop: 1,
+        }
     }
 }
 

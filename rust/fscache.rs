@@ -168,7 +168,12 @@ impl<T: CacheOps> CacheCookie<T> {
         let token = Arc::into_raw(backend) as *mut kernel::ffi::c_void;
         if self
             .backend
-            .compare_exchange(core::ptr::null_mut(), token, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                core::ptr::null_mut(),
+                token,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_err()
         {
             // SAFETY: `token` came from `Arc::into_raw` just above.
@@ -177,7 +182,9 @@ impl<T: CacheOps> CacheCookie<T> {
         }
         // SAFETY: The cookie is acquired and not yet added; the ops table is
         // static; `token` stays valid until drop reclaims it.
-        let ret = unsafe { bindings::fscache_add_cache(self.ptr.as_ptr(), OpsTable::<T>::build(), token) };
+        let ret = unsafe {
+            bindings::fscache_add_cache(self.ptr.as_ptr(), OpsTable::<T>::build(), token)
+        };
         if ret < 0 {
             self.backend.store(core::ptr::null_mut(), Ordering::Release);
             // SAFETY: fscache did not keep `token`; reclaim the `Arc`.

@@ -87,7 +87,10 @@ unsafe extern "C" fn open_callback<T: FileOps>(
     file: *mut bindings::file,
 ) -> kernel::ffi::c_int {
     // INVARIANT: `file` is valid for the duration of the callback.
-    let f = File { ptr: file, _p: PhantomData };
+    let f = File {
+        ptr: file,
+        _p: PhantomData,
+    };
     from_result(|| {
         let state = T::open(&f)?;
         // SAFETY: `file` is valid; `private_data` belongs to the driver once
@@ -110,7 +113,13 @@ unsafe extern "C" fn release_callback<T: FileOps>(
     // SAFETY: `file` is valid during the callback.
     unsafe { (*file).private_data = core::ptr::null_mut() };
     // INVARIANT: `file` is valid for the duration of the callback.
-    T::release(state, &File { ptr: file, _p: PhantomData });
+    T::release(
+        state,
+        &File {
+            ptr: file,
+            _p: PhantomData,
+        },
+    );
     0
 }
 
@@ -141,7 +150,10 @@ unsafe extern "C" fn read_callback<T: FileOps>(
     let state = unsafe { borrow_state::<T>(file) };
     let slice = UserSlice::new(buf as usize, len);
     // INVARIANT: `file` is valid for the duration of the callback.
-    let f = File { ptr: file, _p: PhantomData };
+    let f = File {
+        ptr: file,
+        _p: PhantomData,
+    };
     match T::read(&state, &f, slice, len) {
         // A read never returns more than `len` (<= isize::MAX) bytes.
         Ok(n) => n as isize,
@@ -163,7 +175,10 @@ unsafe extern "C" fn write_callback<T: FileOps>(
     let state = unsafe { borrow_state::<T>(file) };
     let slice = UserSlice::new(buf as usize, len);
     // INVARIANT: `file` is valid for the duration of the callback.
-    let f = File { ptr: file, _p: PhantomData };
+    let f = File {
+        ptr: file,
+        _p: PhantomData,
+    };
     match T::write(&state, &f, slice, len) {
         Ok(n) => n as isize,
         Err(e) => e.to_errno() as isize,
@@ -181,7 +196,10 @@ unsafe extern "C" fn poll_callback<T: FileOps>(
     // SAFETY: Guaranteed by the callback's requirements.
     let state = unsafe { borrow_state::<T>(file) };
     // INVARIANT: `file` is valid for the duration of the callback.
-    let f = File { ptr: file, _p: PhantomData };
+    let f = File {
+        ptr: file,
+        _p: PhantomData,
+    };
     // SAFETY: `table` is null or valid for the duration of the call.
     let pt = unsafe { PollTable::from_raw(table) };
     T::poll(&state, &f, &pt)

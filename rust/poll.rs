@@ -33,7 +33,10 @@ impl PollTable<'_> {
     /// `ptr` must be null or valid for the lifetime of the returned value.
     pub(crate) unsafe fn from_raw(ptr: *mut bindings::poll_table_struct) -> Self {
         // INVARIANT: Guaranteed by the caller.
-        PollTable { ptr, _p: PhantomData }
+        PollTable {
+            ptr,
+            _p: PhantomData,
+        }
     }
 
     /// Registers `file`'s poller on `queue` (`poll_wait`).

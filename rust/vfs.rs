@@ -296,7 +296,7 @@ impl Dentry {
     /// Looks up `name` in this directory (`lookup_one_len`); `locked` proves
     /// the directory's inode lock is held, as the VFS requires.
     pub(crate) fn lookup(&self, name: &[u8], locked: &InodeGuard<'_>) -> Result<Dentry, Errno> {
-        debug_assert!(self.inode().map_or(false, |i| core::ptr::eq(i, locked.inode)));
+        debug_assert!(self.inode().is_some_and(|i| core::ptr::eq(i, locked.inode)));
         let len = i32::try_from(name.len()).map_err(|_| crate::cmd::errno::EINVAL)?;
         // `lookup_one_len` takes a length, but stops at no NUL: pass the bytes.
         // SAFETY: `self` is alive and its inode is locked; `name` is valid
@@ -310,7 +310,11 @@ impl Dentry {
 impl Dentry {
     /// Looks up `name` in this directory while a rename lock (which holds
     /// this directory's inode lock) is held.
-    pub(crate) fn lookup_renaming(&self, name: &[u8], locks: &RenameLock<'_>) -> Result<Dentry, Errno> {
+    pub(crate) fn lookup_renaming(
+        &self,
+        name: &[u8],
+        locks: &RenameLock<'_>,
+    ) -> Result<Dentry, Errno> {
         debug_assert!(locks.holds(self));
         let len = i32::try_from(name.len()).map_err(|_| crate::cmd::errno::EINVAL)?;
         // SAFETY: `self` is alive and locked by `lock_rename`; `name` is
@@ -355,7 +359,10 @@ impl Mount {
 
     /// `statfs` of the filesystem, asked through `dentry` on this mount.
     pub(crate) fn statfs(&self, dentry: *mut bindings::dentry) -> Result<bindings::kstatfs, Errno> {
-        let path = bindings::path { mnt: self.as_ptr(), dentry };
+        let path = bindings::path {
+            mnt: self.as_ptr(),
+            dentry,
+        };
         let mut st = bindings::kstatfs::default();
         // SAFETY: `path` refers to live objects we hold references to.
         check(unsafe { bindings::vfs_statfs(&path, &mut st) })?;
@@ -370,9 +377,18 @@ impl Mount {
     }
 
     /// Creates directory `child` (a negative dentry of the locked `dir`).
-    pub(crate) fn mkdir(&self, dir: &Dentry, _locked: &InodeGuard<'_>, child: &Dentry, mode: u16) -> Result<(), Errno> {
+    pub(crate) fn mkdir(
+        &self,
+        dir: &Dentry,
+        _locked: &InodeGuard<'_>,
+        child: &Dentry,
+        mode: u16,
+    ) -> Result<(), Errno> {
         let dinode = dir.inode().ok_or(crate::cmd::errno::ENOENT)?;
-        let path = bindings::path { mnt: self.as_ptr(), dentry: dir.as_ptr() };
+        let path = bindings::path {
+            mnt: self.as_ptr(),
+            dentry: dir.as_ptr(),
+        };
         // SAFETY: Both dentries are alive; the parent is locked.
         check(unsafe { bindings::cfrs_security_path_mkdir(&path, child.as_ptr(), mode) })?;
         // SAFETY: As above; `nop_mnt_idmap` is the kernel's static identity
@@ -389,13 +405,21 @@ impl Mount {
 
     /// Checks with the LSM that `child` of `dir` may be unlinked.
     pub(crate) fn may_unlink(&self, dir: &Dentry, child: &Dentry) -> Result<(), Errno> {
-        let path = bindings::path { mnt: self.as_ptr(), dentry: dir.as_ptr() };
+        let path = bindings::path {
+            mnt: self.as_ptr(),
+            dentry: dir.as_ptr(),
+        };
         // SAFETY: Both dentries are alive.
         check(unsafe { bindings::cfrs_security_path_unlink(&path, child.as_ptr()) })
     }
 
     /// Unlinks `child` from the locked directory `dir`.
-    pub(crate) fn unlink(&self, dir: &Dentry, _locked: &InodeGuard<'_>, child: &Dentry) -> Result<(), Errno> {
+    pub(crate) fn unlink(
+        &self,
+        dir: &Dentry,
+        _locked: &InodeGuard<'_>,
+        child: &Dentry,
+    ) -> Result<(), Errno> {
         let dinode = dir.inode().ok_or(crate::cmd::errno::ENOENT)?;
         // SAFETY: Both dentries are alive; the parent is locked.
         check(unsafe {
@@ -410,16 +434,35 @@ impl Mount {
 
     /// Checks with the LSM that `old` of `old_dir` may move to `new` of
     /// `new_dir`.
-    pub(crate) fn may_rename(&self, old_dir: &Dentry, old: &Dentry, new_dir: &Dentry, new: &Dentry) -> Result<(), Errno> {
-        let op = bindings::path { mnt: self.as_ptr(), dentry: old_dir.as_ptr() };
-        let np = bindings::path { mnt: self.as_ptr(), dentry: new_dir.as_ptr() };
+    pub(crate) fn may_rename(
+        &self,
+        old_dir: &Dentry,
+        old: &Dentry,
+        new_dir: &Dentry,
+        new: &Dentry,
+    ) -> Result<(), Errno> {
+        let op = bindings::path {
+            mnt: self.as_ptr(),
+            dentry: old_dir.as_ptr(),
+        };
+        let np = bindings::path {
+            mnt: self.as_ptr(),
+            dentry: new_dir.as_ptr(),
+        };
         // SAFETY: All dentries are alive.
         check(unsafe { bindings::cfrs_security_path_rename(&op, old.as_ptr(), &np, new.as_ptr()) })
     }
 
     /// Moves `old` from `old_dir` to `new` in `new_dir`; `_locks` proves
     /// both parents are locked.
-    pub(crate) fn rename(&self, _locks: &RenameLock<'_>, old_dir: &Dentry, old: &Dentry, new_dir: &Dentry, new: &Dentry) -> Result<(), Errno> {
+    pub(crate) fn rename(
+        &self,
+        _locks: &RenameLock<'_>,
+        old_dir: &Dentry,
+        old: &Dentry,
+        new_dir: &Dentry,
+        new: &Dentry,
+    ) -> Result<(), Errno> {
         let oi = old_dir.inode().ok_or(crate::cmd::errno::ENOENT)?;
         let ni = new_dir.inode().ok_or(crate::cmd::errno::ENOENT)?;
         let idmap = core::ptr::addr_of_mut!(bindings::nop_mnt_idmap);
@@ -455,7 +498,11 @@ impl Path {
     /// Resolves `name` (`kern_path`), requiring a directory if `dir`.
     pub(crate) fn lookup(name: &CStr, dir: bool) -> Result<Path, Errno> {
         let mut p = bindings::path::default();
-        let flags = if dir { bindings::CFRS_LOOKUP_DIRECTORY } else { 0 };
+        let flags = if dir {
+            bindings::CFRS_LOOKUP_DIRECTORY
+        } else {
+            0
+        };
         // SAFETY: `name` is NUL-terminated; `p` receives references.
         check(unsafe { bindings::kern_path(name.as_char_ptr(), flags, &mut p) })?;
         // SAFETY: `kern_path` succeeded, so `p` holds a reference on each.
@@ -479,7 +526,9 @@ impl Path {
         // referenced.
         unsafe {
             Path {
-                mnt: Mount { ptr: NonNull::new_unchecked(p.mnt) },
+                mnt: Mount {
+                    ptr: NonNull::new_unchecked(p.mnt),
+                },
                 dentry: Dentry::from_raw(NonNull::new_unchecked(p.dentry)),
             }
         }
@@ -500,7 +549,11 @@ impl<'a> RenameLock<'a> {
         let trap = unsafe { bindings::lock_rename(p1.as_ptr(), p2.as_ptr()) };
         let trap = check_ptr(trap).map(|t| t.as_ptr()).or_else(|e| {
             // `lock_rename` returns NULL when the parents are unrelated.
-            if e == crate::cmd::errno::ENOMEM { Ok(core::ptr::null_mut()) } else { Err(e) }
+            if e == crate::cmd::errno::ENOMEM {
+                Ok(core::ptr::null_mut())
+            } else {
+                Err(e)
+            }
         })?;
         Ok(RenameLock { p1, p2, trap })
     }
@@ -544,7 +597,9 @@ impl Cred {
         // SAFETY: `current` is a live task.
         let p = unsafe { bindings::prepare_kernel_cred(bindings::get_current()) };
         // INVARIANT: A non-null result carries a reference.
-        NonNull::new(p).map(|ptr| Cred { ptr }).ok_or(crate::cmd::errno::ENOMEM)
+        NonNull::new(p)
+            .map(|ptr| Cred { ptr })
+            .ok_or(crate::cmd::errno::ENOMEM)
     }
 
     /// A copy of the current (possibly overridden) credentials.
@@ -552,7 +607,9 @@ impl Cred {
         // SAFETY: Process context.
         let p = unsafe { bindings::prepare_creds() };
         // INVARIANT: A non-null result carries a reference.
-        NonNull::new(p).map(|ptr| Cred { ptr }).ok_or(crate::cmd::errno::ENOMEM)
+        NonNull::new(p)
+            .map(|ptr| Cred { ptr })
+            .ok_or(crate::cmd::errno::ENOMEM)
     }
 
     /// Acts with LSM identity `secid` (`set_security_override`).
@@ -588,13 +645,16 @@ impl Drop for Cred {
 pub(crate) fn may_create_in(root: &Dentry) -> Result<(), Errno> {
     let inode = root.inode().ok_or(crate::cmd::errno::ENOENT)?;
     // SAFETY: Live inode and dentry.
-    check(unsafe { bindings::security_inode_mkdir(inode.as_ptr(), root.as_ptr(), 0) }).inspect_err(|e| {
-        pr_err!("Security denies permission to make dirs: error {}", -e.0);
-    })?;
+    check(unsafe { bindings::security_inode_mkdir(inode.as_ptr(), root.as_ptr(), 0) })
+        .inspect_err(|e| {
+            pr_err!("Security denies permission to make dirs: error {}", -e.0);
+        })?;
     // SAFETY: As above.
-    check(unsafe { bindings::security_inode_create(inode.as_ptr(), root.as_ptr(), 0) }).inspect_err(|e| {
-        pr_err!("Security denies permission to create files: error {}", -e.0);
-    })
+    check(unsafe { bindings::security_inode_create(inode.as_ptr(), root.as_ptr(), 0) }).inspect_err(
+        |e| {
+            pr_err!("Security denies permission to create files: error {}", -e.0);
+        },
+    )
 }
 
 /// Credentials in force until drop, which restores the previous ones.
