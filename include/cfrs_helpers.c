@@ -9,6 +9,8 @@
 #include <linux/fs.h>
 #include <linux/fs_struct.h>
 #include <linux/fscache-cache.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
 #include <linux/mount.h>
 #include <linux/namei.h>
 #include <linux/poll.h>
@@ -17,6 +19,15 @@
 #include <linux/wait.h>
 
 #include "cfrs_helpers.h"
+
+/*
+ * The "debug" module parameter of C cachefiles (same name, type and mode):
+ * module parameters are static data made by macros, so it lives here; the
+ * Rust crate reaches it through rust/param.rs.
+ */
+unsigned int cfrs_debug;
+module_param_named(debug, cfrs_debug, uint, 0644);
+MODULE_PARM_DESC(debug, "CacheFiles debugging mask");
 
 void cfrs_poll_wait(struct file *filp, struct wait_queue_head *wq,
 		    struct poll_table_struct *pt)

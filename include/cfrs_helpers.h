@@ -20,6 +20,9 @@ struct super_block;
 struct vfsmount;
 struct wait_queue_head;
 
+/* The "debug" module parameter (see cfrs_helpers.c). */
+extern unsigned int cfrs_debug;
+
 void cfrs_poll_wait(struct file *filp, struct wait_queue_head *wq,
 		    struct poll_table_struct *pt);
 void cfrs_get_fs_pwd(struct path *pwd);

@@ -44,9 +44,6 @@ const STATE_CHANGED: usize = 1 << 3;
 /// `bind ondemand` was requested (`ONDEMAND_MODE`).
 const ONDEMAND: usize = 1 << 4;
 
-/// The module-wide debug mask set by the `debug` command.
-pub(crate) static DEBUG_MASK: AtomicU64 = AtomicU64::new(0);
-
 /// Whether a daemon holds the device: it may be open once system-wide, and
 /// stays taken until the cache behind it is unbound.
 static DEVICE_TAKEN: AtomicBool = AtomicBool::new(false);
@@ -358,7 +355,7 @@ impl Cache {
             Command::Inuse => self.cull_or_inuse(args, false),
             Command::Debug => match cmd::parse_debug(args) {
                 Ok(mask) => {
-                    DEBUG_MASK.store(mask, Ordering::Relaxed);
+                    crate::param::set_debug_mask(mask);
                     Ok(())
                 }
                 Err(e) => {

@@ -20,6 +20,7 @@ mod cmd;
 mod daemon;
 mod fscache;
 mod miscdev;
+mod param;
 mod poll;
 mod vfs;
 
@@ -41,6 +42,12 @@ struct CachefilesModule {
 
 impl kernel::Module for CachefilesModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        // Another backend (C cachefiles) owning the device would make
+        // misc_register fail deep in sysfs with a stack dump: say it clearly.
+        if vfs::Path::lookup(kernel::c_str!("/sys/class/misc/cachefiles"), false).is_ok() {
+            pr_err!("/dev/cachefiles is already registered (is the C cachefiles module loaded?)\n");
+            return Err(EBUSY);
+        }
         let dev = miscdev::Registration::register(kernel::c_str!("cachefiles"), &DAEMON_FOPS).inspect_err(|e| {
             pr_err!(
                 "cannot register /dev/cachefiles (error {}): is another cachefiles module loaded?\n",

@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The module's parameters, declared in C (`include/cfrs_helpers.c`)
+//! because the 6.12 `module!` macro cannot declare any.
+
+use crate::bindings;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+/// The `debug` parameter (`/sys/module/cachefiles_rs/parameters/debug`).
+fn debug() -> &'static AtomicU32 {
+    // SAFETY: `cfrs_debug` is a static `unsigned int` that lives as long as
+    // the module; the parameter code reads and writes it as a whole 32-bit
+    // value, which an atomic of the same size and alignment may alias.
+    unsafe { AtomicU32::from_ptr(core::ptr::addr_of_mut!(bindings::cfrs_debug)) }
+}
+
+/// Sets the debugging mask (the `debug` command).  Like C, the mask is an
+/// `unsigned int`: higher bits of the parsed value are dropped.
+pub(crate) fn set_debug_mask(mask: u64) {
+    debug().store(mask as u32, Ordering::Relaxed);
+}
