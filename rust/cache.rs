@@ -192,10 +192,10 @@ impl Cache {
             // nothing else to withdraw before waiting.
             bound.cookie.wait_for_objects();
             let _creds = bound.cred.override_current();
-            if bound.store.dentry.sync_fs() == Err(EIO) {
+            if let Err(e @ EIO) = bound.store.dentry.sync_fs() {
                 self.io_error(format_args!(
                     "Attempt to sync backing fs superblock returned error {}",
-                    -5
+                    -e.0
                 ));
             }
         }

@@ -209,9 +209,9 @@ unsafe extern "C" fn poll_callback<T: FileOps>(
 ///
 /// # Invariants
 ///
-/// `dev` was successfully registered with `misc_register` and stays
-/// registered until `drop`; it is pinned, as the misc core links it into a
-/// list.
+/// `dev` is pinned (the misc core links it into a list).  It is registered
+/// with `misc_register` exactly when its `fops` is non-null, and then stays
+/// registered until `drop` deregisters it.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Registration {
     #[pin]
@@ -247,14 +247,13 @@ impl Registration {
         // `drop` before its memory goes away.
         let ret = unsafe { bindings::misc_register(dev) };
         if ret < 0 {
-            // Not registered: dropping must not deregister.  Leak nothing
-            // either: forget the box's drop glue by zeroing `fops`, which
-            // `drop` checks.
+            // INVARIANT: Not registered, so `fops` goes back to null and
+            // `drop` will not deregister.
             // SAFETY: `dev` is valid and was not registered.
             unsafe { (*dev).fops = core::ptr::null() };
             return Err(Error::from_errno(ret));
         }
-        // INVARIANT: registration succeeded.
+        // INVARIANT: Registered, and `fops` is non-null.
         Ok(reg)
     }
 }
