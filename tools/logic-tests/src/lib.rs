@@ -9,5 +9,11 @@
 #[path = "../../../rust/cmd.rs"]
 pub mod cmd;
 
+#[path = "../../../rust/layout.rs"]
+pub mod layout;
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod layout_tests;
