@@ -31,11 +31,13 @@ clean:
 	$(KMAKE) clean
 	$(MAKE) -C tools/testing/selftests/cachefiles clean
 
+RUST_SOURCES = rust/*.rs $(wildcard tools/*/src/*.rs tools/*/src/*/*.rs)
+
 rustfmt:
-	/usr/bin/rustfmt --edition 2021 --config-path $(KDIR)/.rustfmt.toml rust/*.rs
+	/usr/bin/rustfmt --edition 2021 --config-path $(KDIR)/.rustfmt.toml $(RUST_SOURCES)
 
 rustfmtcheck:
-	/usr/bin/rustfmt --check --edition 2021 --config-path $(KDIR)/.rustfmt.toml rust/*.rs
+	/usr/bin/rustfmt --check --edition 2021 --config-path $(KDIR)/.rustfmt.toml $(RUST_SOURCES)
 
 selftests:
 	$(MAKE) -C tools/testing/selftests/cachefiles KDIR=$(KDIR)

@@ -39,7 +39,10 @@ pub(crate) struct Name {
 
 impl Name {
     const fn new() -> Self {
-        Name { buf: [0; NAME_CAP], len: 0 }
+        Name {
+            buf: [0; NAME_CAP],
+            len: 0,
+        }
     }
 
     /// The name's bytes (no NUL).
@@ -142,7 +145,11 @@ pub(crate) fn cook_key(key: &[u8]) -> Option<Name> {
         let mut sep = if big { b'S' } else { b'T' };
         for w in 0..words {
             let bytes = word(4 * w);
-            let x = if big { u32::from_be_bytes(bytes) } else { u32::from_le_bytes(bytes) };
+            let x = if big {
+                u32::from_be_bytes(bytes)
+            } else {
+                u32::from_le_bytes(bytes)
+            };
             name.push(sep);
             name.push_hex(x);
             sep = b',';
@@ -195,7 +202,12 @@ pub(crate) enum Content {
 /// Encodes an object's xattr into `out` (which must hold
 /// `OBJECT_XATTR_HEADER + aux.len()` bytes); returns the length used, or
 /// `None` if `out` is too small.
-pub(crate) fn encode_object_xattr(out: &mut [u8], object_size: u64, content: Content, aux: &[u8]) -> Option<usize> {
+pub(crate) fn encode_object_xattr(
+    out: &mut [u8],
+    object_size: u64,
+    content: Content,
+    aux: &[u8],
+) -> Option<usize> {
     let len = OBJECT_XATTR_HEADER.checked_add(aux.len())?;
     let out = out.get_mut(..len)?;
     out[..8].copy_from_slice(&object_size.to_be_bytes());

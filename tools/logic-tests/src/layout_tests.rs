@@ -63,7 +63,9 @@ fn volume_directories_and_fanout() {
     assert_eq!(volume_dir_name(&vkey).unwrap().as_bytes(), b"Ierofs,foo");
     assert!(volume_dir_name(&[5, b'a']).is_none());
     assert!(volume_dir_name(&[]).is_none());
-    let long: Vec<u8> = std::iter::once(255).chain(std::iter::repeat(b'x').take(255)).collect();
+    let long: Vec<u8> = std::iter::once(255)
+        .chain(std::iter::repeat(b'x').take(255))
+        .collect();
     assert_eq!(volume_dir_name(&long).unwrap().as_bytes().len(), 256);
     assert_eq!(&fanout_name(0), b"@00");
     assert_eq!(&fanout_name(0xab), b"@ab");
@@ -75,19 +77,31 @@ fn object_xattr_round_trip_and_checks() {
     let mut buf = [0u8; 64];
     let n = encode_object_xattr(&mut buf, 0x1234, Content::Single, b"ab").unwrap();
     assert_eq!(n, 20);
-    assert_eq!(&buf[..n], &[0, 0, 0, 0, 0, 0, 0x12, 0x34, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, b'a', b'b']);
+    assert_eq!(
+        &buf[..n],
+        &[0, 0, 0, 0, 0, 0, 0x12, 0x34, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, b'a', b'b']
+    );
     let x = &buf[..n];
     assert_eq!(check_object_xattr(x, b"ab", 0x1234), Ok(()));
     assert_eq!(check_object_xattr(x, b"ac", 0x1234), Err(Mismatch::Aux));
     assert_eq!(check_object_xattr(x, b"ab", 0x1235), Err(Mismatch::Size));
     assert_eq!(check_object_xattr(x, b"abc", 0x1234), Err(Mismatch::Length));
-    assert_eq!(check_object_xattr(&x[..19], b"ab", 0x1234), Err(Mismatch::Length));
+    assert_eq!(
+        check_object_xattr(&x[..19], b"ab", 0x1234),
+        Err(Mismatch::Length)
+    );
     let mut wrong_type = x.to_vec();
     wrong_type[16] = 2;
-    assert_eq!(check_object_xattr(&wrong_type, b"ab", 0x1234), Err(Mismatch::Type));
+    assert_eq!(
+        check_object_xattr(&wrong_type, b"ab", 0x1234),
+        Err(Mismatch::Type)
+    );
     let mut dirty = x.to_vec();
     dirty[17] = Content::Dirty as u8;
-    assert_eq!(check_object_xattr(&dirty, b"ab", 0x1234), Err(Mismatch::Dirty));
+    assert_eq!(
+        check_object_xattr(&dirty, b"ab", 0x1234),
+        Err(Mismatch::Dirty)
+    );
     assert!(encode_object_xattr(&mut buf[..19], 1, Content::All, b"ab").is_none());
 }
 

@@ -12,8 +12,14 @@ fn parse(s: &[u8]) -> Result<(Command, &[u8]), Errno> {
 #[test]
 fn commands_are_recognised_with_their_arguments() {
     assert_eq!(parse(b"bind"), Ok((Command::Bind, &b""[..])));
-    assert_eq!(parse(b"bind ondemand"), Ok((Command::Bind, &b"ondemand"[..])));
-    assert_eq!(parse(b"dir /var/cache/fscache\n"), Ok((Command::Dir, &b"/var/cache/fscache"[..])));
+    assert_eq!(
+        parse(b"bind ondemand"),
+        Ok((Command::Bind, &b"ondemand"[..]))
+    );
+    assert_eq!(
+        parse(b"dir /var/cache/fscache\n"),
+        Ok((Command::Dir, &b"/var/cache/fscache"[..]))
+    );
     assert_eq!(parse(b"tag \t  mytag"), Ok((Command::Tag, &b"mytag"[..])));
     assert_eq!(parse(b"restore"), Ok((Command::Restore, &b""[..])));
     assert_eq!(parse(b"copen 5,100"), Ok((Command::Copen, &b"5,100"[..])));
@@ -45,7 +51,10 @@ fn checks_run_in_c_order() {
     // PAGE_SIZE - 1 bytes is still accepted by the length check.
     let mut max = b"tag ".to_vec();
     max.resize(PAGE - 1, b'x');
-    assert_eq!(parse(&max).map(|(c, a)| (c, a.len())), Ok((Command::Tag, PAGE - 5)));
+    assert_eq!(
+        parse(&max).map(|(c, a)| (c, a.len())),
+        Ok((Command::Tag, PAGE - 5))
+    );
     // Then NUL anywhere, even after the newline.
     assert_eq!(parse(b"bind\n\0"), Err(EINVAL));
     assert_eq!(parse(b"\0bind"), Err(EINVAL));
@@ -114,7 +123,17 @@ fn limits_keep_their_order() {
     assert!(l.set(Limit::Fstop, 0));
     assert!(l.set(Limit::Bstop, 4));
     assert!(!l.set(Limit::Bcull, 7)); // must stay below brun (7)
-    assert_eq!(l, Limits { frun: 99, fcull: 98, fstop: 0, brun: 7, bcull: 5, bstop: 4 });
+    assert_eq!(
+        l,
+        Limits {
+            frun: 99,
+            fcull: 98,
+            fstop: 0,
+            brun: 7,
+            bcull: 5,
+            bstop: 4
+        }
+    );
     assert!(l.consistent());
 }
 
@@ -164,7 +183,14 @@ fn thresholds_use_c_division_order() {
 
 #[test]
 fn space_classification() {
-    let t = Thresholds { frun: 70, fcull: 50, fstop: 10, brun: 700, bcull: 500, bstop: 100 };
+    let t = Thresholds {
+        frun: 70,
+        fcull: 50,
+        fstop: 10,
+        brun: 700,
+        bcull: 500,
+        bstop: 100,
+    };
     assert_eq!(t.classify(1000, 10_000, 0, 0), Space::Run);
     assert_eq!(t.classify(60, 10_000, 0, 0), Space::Keep);
     assert_eq!(t.classify(49, 10_000, 0, 0), Space::Cull);
@@ -177,14 +203,33 @@ fn space_classification() {
 #[test]
 fn status_line_is_byte_exact() {
     let mut buf = [0u8; STATUS_MAX];
-    let t = Thresholds { frun: 0x1a, fcull: 0x13, fstop: 3, brun: 0xabc, bcull: 0x7ff, bstop: 0x199 };
+    let t = Thresholds {
+        frun: 0x1a,
+        fcull: 0x13,
+        fstop: 3,
+        brun: 0xabc,
+        bcull: 0x7ff,
+        bstop: 0x199,
+    };
     let n = format_status(&mut buf, true, &t, 2, 0x10);
     assert_eq!(
         std::str::from_utf8(&buf[..n]).unwrap(),
         "cull=1 frun=1a fcull=13 fstop=3 brun=abc bcull=7ff bstop=199 freleased=2 breleased=10"
     );
     let n = format_status(&mut buf, false, &Thresholds::default(), 0, 0);
-    assert_eq!(&buf[..n], b"cull=0 frun=0 fcull=0 fstop=0 brun=0 bcull=0 bstop=0 freleased=0 breleased=0");
-    let n = format_status(&mut buf, false, &Thresholds { frun: u64::MAX, ..Default::default() }, u32::MAX, u64::MAX);
+    assert_eq!(
+        &buf[..n],
+        b"cull=0 frun=0 fcull=0 fstop=0 brun=0 bcull=0 bstop=0 freleased=0 breleased=0"
+    );
+    let n = format_status(
+        &mut buf,
+        false,
+        &Thresholds {
+            frun: u64::MAX,
+            ..Default::default()
+        },
+        u32::MAX,
+        u64::MAX,
+    );
     assert!(n < STATUS_MAX);
 }
