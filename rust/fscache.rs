@@ -66,9 +66,9 @@ impl<T: CacheOps> OpsTable<T> {
     ///
     /// `cache` must be a cache registered by [`CacheCookie::add`] with a `T`.
     unsafe fn backend<'a>(cache: *mut bindings::fscache_cache) -> &'a T {
-        // SAFETY: `add` stored `Arc::into_raw` of an `Arc<T>` in
-        // `cache_priv`, released only after the cache is withdrawn, i.e.
-        // after fscache stops calling us.
+        // `add` stored `Arc::into_raw` of an `Arc<T>` in `cache_priv`,
+        // released only after the cache is withdrawn (fscache stopped calling).
+        // SAFETY: So the pointer is a live `T` for the whole callback.
         unsafe { &*((*cache).cache_priv as *const T) }
     }
 
@@ -228,9 +228,8 @@ impl<T: CacheOps> Drop for CacheCookie<T> {
         // withdraw it if the owner has not.
         self.withdraw();
         let token = self.backend.swap(core::ptr::null_mut(), Ordering::AcqRel);
-        // SAFETY: The cookie is acquired and relinquishing it is ours to do;
-        // a withdrawn cache no longer calls the backend, so the `Arc` it
-        // held can go.
+        // A withdrawn cache no longer calls the backend, so its `Arc` can go.
+        // SAFETY: The cookie is acquired; relinquishing it is ours to do.
         unsafe {
             bindings::fscache_relinquish_cache(self.ptr.as_ptr());
             if !token.is_null() {

@@ -129,11 +129,34 @@ unsafe extern "C" fn release_callback<T: FileOps>(
 ///
 /// `file` must be valid, opened by `open_callback::<T>` and not released.
 unsafe fn borrow_state<T: FileOps>(file: *mut bindings::file) -> Arc<T> {
-    // SAFETY: By the function's requirements, `private_data` holds an
-    // `Arc<T>` that lives until release, which cannot run concurrently with
-    // the callback that called us.
+    // Release cannot run concurrently with the callback that called us.
+    // SAFETY: So `private_data` holds a live `Arc<T>` (function requirements).
     let borrowed = unsafe { Arc::<T>::borrow((*file).private_data) };
     borrowed.into()
+}
+
+/// Runs a read or write operation of `T` and converts its result to the
+/// C return convention.
+///
+/// # Safety
+///
+/// `file` must be an open file of a device using [`fops::<T>`].
+unsafe fn transfer<T: FileOps>(
+    file: *mut bindings::file,
+    op: impl FnOnce(&Arc<T>, &File<'_>) -> Result<usize>,
+) -> isize {
+    // SAFETY: Guaranteed by the function's requirements.
+    let state = unsafe { borrow_state::<T>(file) };
+    // INVARIANT: `file` is valid for the duration of the callback.
+    let f = File {
+        ptr: file,
+        _p: PhantomData,
+    };
+    match op(&state, &f) {
+        // A transfer never exceeds the caller's `len` (<= isize::MAX).
+        Ok(n) => n as isize,
+        Err(e) => e.to_errno() as isize,
+    }
 }
 
 /// # Safety
@@ -146,19 +169,9 @@ unsafe extern "C" fn read_callback<T: FileOps>(
     len: usize,
     _ppos: *mut bindings::loff_t,
 ) -> isize {
-    // SAFETY: Guaranteed by the callback's requirements.
-    let state = unsafe { borrow_state::<T>(file) };
     let slice = UserSlice::new(buf as usize, len);
-    // INVARIANT: `file` is valid for the duration of the callback.
-    let f = File {
-        ptr: file,
-        _p: PhantomData,
-    };
-    match T::read(&state, &f, slice, len) {
-        // A read never returns more than `len` (<= isize::MAX) bytes.
-        Ok(n) => n as isize,
-        Err(e) => e.to_errno() as isize,
-    }
+    // SAFETY: Guaranteed by the callback's requirements.
+    unsafe { transfer::<T>(file, |state, f| T::read(state, f, slice, len)) }
 }
 
 /// # Safety
@@ -171,18 +184,9 @@ unsafe extern "C" fn write_callback<T: FileOps>(
     len: usize,
     _ppos: *mut bindings::loff_t,
 ) -> isize {
-    // SAFETY: Guaranteed by the callback's requirements.
-    let state = unsafe { borrow_state::<T>(file) };
     let slice = UserSlice::new(buf as usize, len);
-    // INVARIANT: `file` is valid for the duration of the callback.
-    let f = File {
-        ptr: file,
-        _p: PhantomData,
-    };
-    match T::write(&state, &f, slice, len) {
-        Ok(n) => n as isize,
-        Err(e) => e.to_errno() as isize,
-    }
+    // SAFETY: Guaranteed by the callback's requirements.
+    unsafe { transfer::<T>(file, |state, f| T::write(state, f, slice, len)) }
 }
 
 /// # Safety

@@ -8,9 +8,8 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 /// The `debug` parameter (`/sys/module/cachefiles_rs/parameters/debug`).
 fn debug() -> &'static AtomicU32 {
-    // SAFETY: `cfrs_debug` is a static `unsigned int` that lives as long as
-    // the module; the parameter code reads and writes it as a whole 32-bit
-    // value, which an atomic of the same size and alignment may alias.
+    // The parameter code reads and writes it as one 32-bit value.
+    // SAFETY: A static `unsigned int` of the module, aliasable by an atomic.
     unsafe { AtomicU32::from_ptr(core::ptr::addr_of_mut!(bindings::cfrs_debug)) }
 }
 
