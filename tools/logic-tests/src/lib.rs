@@ -12,8 +12,14 @@ pub mod cmd;
 #[path = "../../../rust/layout.rs"]
 pub mod layout;
 
+#[path = "../../../rust/object_state.rs"]
+pub mod object_state;
+
 #[cfg(test)]
 mod tests;
 
 #[cfg(test)]
 mod layout_tests;
+
+#[cfg(test)]
+mod object_state_tests;
