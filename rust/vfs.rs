@@ -547,14 +547,11 @@ impl<'a> RenameLock<'a> {
     pub(crate) fn new(p1: &'a Dentry, p2: &'a Dentry) -> Result<Self, Errno> {
         // SAFETY: Both dentries are alive.
         let trap = unsafe { bindings::lock_rename(p1.as_ptr(), p2.as_ptr()) };
-        let trap = check_ptr(trap).map(|t| t.as_ptr()).or_else(|e| {
-            // `lock_rename` returns NULL when the parents are unrelated.
-            if e == crate::cmd::errno::ENOMEM {
-                Ok(core::ptr::null_mut())
-            } else {
-                Err(e)
-            }
-        })?;
+        // `lock_rename` returns NULL when neither parent is an ancestor of
+        // the other, the common ancestor otherwise, or an error pointer.
+        if !trap.is_null() {
+            check_ptr(trap)?;
+        }
         Ok(RenameLock { p1, p2, trap })
     }
 
