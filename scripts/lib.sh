@@ -2,6 +2,12 @@
 # Common settings for the cachefiles-rs scripts.  Sourced, not executed.
 
 CFRS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# CI may run with a minimal environment: derive what we rely on.
+if [ -z "${HOME:-}" ]; then
+	HOME=$(getent passwd "$(id -u)" | cut -d: -f6)
+	export HOME
+fi
+case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) export PATH="$PATH:$HOME/.cargo/bin" ;; esac
 # Built kernels and other large artefacts live outside the repository.
 CFRS_CACHE=${CFRS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cachefiles-rs}
 # Kernels somebody already built for the project (read-only, optional).
