@@ -17,18 +17,26 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(ROOT:/=) LLVM=1 RUSTC=$(RUSTC) \
 	RUSTDOC=/usr/bin/rustdoc RUSTFMT=/usr/bin/rustfmt \
 	CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN=$(HOME)/.cargo/bin/bindgen
 
-.PHONY: all modules clean clippy rustfmt rustfmtcheck selftests check logic-tests
+.PHONY: all modules clean clippy rustfmt rustfmtcheck selftests check logic-tests kdir-stamp
 
 all: modules
 
-modules:
+# The objects are built in the source tree: building against another kernel
+# (debug/release) must start from scratch, or a .ko could mix both.
+KDIR_STAMP := .kdir-stamp
+kdir-stamp:
+	@if [ "$$(cat $(KDIR_STAMP) 2>/dev/null)" != "$(KDIR)" ]; then \
+		$(KMAKE) clean >/dev/null; echo "$(KDIR)" > $(KDIR_STAMP); fi
+
+modules: kdir-stamp
 	$(KMAKE) modules
 
-clippy:
+clippy: kdir-stamp
 	$(KMAKE) CLIPPY=1 modules
 
 clean:
 	$(KMAKE) clean
+	rm -f $(KDIR_STAMP)
 	$(MAKE) -C tools/testing/selftests/cachefiles clean
 
 RUST_SOURCES = rust/*.rs $(wildcard tools/*/src/*.rs tools/*/src/*/*.rs)
