@@ -19,6 +19,7 @@
 #include <linux/poll.h>
 #include <linux/security.h>
 #include <linux/statfs.h>
+#include <linux/xattr.h>
 #include <uapi/linux/cachefiles.h>
 
 #include "cfrs_helpers.h"

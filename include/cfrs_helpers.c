@@ -16,6 +16,7 @@
 #include <linux/poll.h>
 #include <linux/sched.h>
 #include <linux/security.h>
+#include <trace/events/fscache.h>
 #include <linux/wait.h>
 
 #include "cfrs_helpers.h"
@@ -137,4 +138,24 @@ void cfrs_fscache_wait_for_objects(struct fscache_cache *cache)
 void cfrs_cond_resched(void)
 {
 	cond_resched();
+}
+
+struct fscache_volume *cfrs_volume_try_get(struct fscache_volume *volume)
+{
+	return fscache_try_get_volume(volume, fscache_volume_get_withdraw);
+}
+
+void cfrs_volume_put(struct fscache_volume *volume)
+{
+	fscache_put_volume(volume, fscache_volume_put_withdraw);
+}
+
+void cfrs_volume_pin(struct fscache_volume *volume)
+{
+	atomic_inc(&volume->n_accesses);
+}
+
+int cfrs_volume_accesses(const struct fscache_volume *volume)
+{
+	return atomic_read(&volume->n_accesses);
 }

@@ -53,6 +53,14 @@ int cfrs_security_path_rename(const struct path *old_dir,
 			      struct dentry *new_dentry);
 
 void cfrs_fscache_wait_for_objects(struct fscache_cache *cache);
+
+struct fscache_volume;
+/* Volume references and the cache's access pin, with the trace reasons
+ * cachefiles uses (the trace enums are not bound). */
+struct fscache_volume *cfrs_volume_try_get(struct fscache_volume *volume);
+void cfrs_volume_put(struct fscache_volume *volume);
+void cfrs_volume_pin(struct fscache_volume *volume);
+int cfrs_volume_accesses(const struct fscache_volume *volume);
 void cfrs_cond_resched(void);
 
 #endif /* CFRS_HELPERS_H */

@@ -23,14 +23,17 @@
 //! * `flags` and the counters are atomics.
 
 use crate::cmd::{self, errno::*, Command, Errno, Limit, Limits, Space, Thresholds};
-use crate::fscache::{CacheCookie, CacheOps, Cookie, Volume};
+use crate::fscache::{CacheCookie, CacheOps, Cookie, VolumeHandle};
+use crate::layout;
 use crate::poll::{PollQueue, WaitKey, EPOLLIN, EPOLLOUT};
 use crate::vfs::{self, Cred, Dentry, Mount, Path, RenameLock, S_KERNEL_FILE};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::init::InPlaceInit;
 use kernel::prelude::{
-    pin_data, pin_init, pr_err, pr_info, pr_notice, pr_warn, CStr, KVec, GFP_KERNEL,
+    pin_data, pin_init, pr_err, pr_info, pr_notice, pr_warn, CStr, KBox, KVec, GFP_KERNEL,
 };
+use kernel::rbtree::RBTree;
+use kernel::str::BStr;
 use kernel::sync::{Arc, Mutex, SpinLock};
 
 /// The cache has been bound to a directory and registered (`READY`).
@@ -75,6 +78,17 @@ impl Drop for CacheDir {
     }
 }
 
+/// A volume as this cache serves it (C's `struct cachefiles_volume`): its
+/// directory `cache/I<key>` and the 256 fan-out directories in it, all
+/// marked in use.  Kept in the fscache volume's `cache_priv`.
+pub(crate) struct CacheVolume {
+    /// The fan-out directories `@00`..`@ff` (dropped before `dentry`).
+    /// Only held for now; cookie lookups (issue 3) will read it.
+    #[expect(dead_code)]
+    fanout: KVec<CacheDir>,
+    dentry: CacheDir,
+}
+
 /// What a bound cache holds; immutable once published.
 ///
 /// Fields drop in declaration order, which is the required teardown order:
@@ -102,6 +116,11 @@ pub(crate) struct Cache {
     bound: SpinLock<Option<Arc<Bound>>>,
     #[pin]
     pollwq: PollQueue,
+    /// The volumes this cache serves (C's `cache->volumes`), by address:
+    /// needed to withdraw them on unbind.  A mutex, as inserting allocates
+    /// with `GFP_KERNEL`.
+    #[pin]
+    volumes: Mutex<RBTree<usize, VolumeHandle<Cache>>>,
     f_released: AtomicU32,
     b_released: AtomicU64,
     b_writing: AtomicU64,
@@ -129,6 +148,7 @@ impl Cache {
                 }),
                 bound <- kernel::new_spinlock!(None),
                 pollwq <- PollQueue::new(kernel::c_str!("cachefiles_rs_pollwq"), &POLLWQ_KEY),
+                volumes <- kernel::new_mutex!(RBTree::new()),
                 f_released: AtomicU32::new(0),
                 b_released: AtomicU64::new(0),
                 b_writing: AtomicU64::new(0),
@@ -188,10 +208,12 @@ impl Cache {
                 bound.cookie.name().to_str().unwrap_or("?")
             );
             bound.cookie.withdraw();
-            // No volumes or objects exist yet in this backend, so there is
-            // nothing else to withdraw before waiting.
+            self.withdraw_volume_accesses();
+            // No objects exist yet in this backend, so there are none to
+            // withdraw before waiting.
             bound.cookie.wait_for_objects();
             let _creds = bound.cred.override_current();
+            self.withdraw_volumes(&bound);
             if let Err(e @ EIO) = bound.store.dentry.sync_fs() {
                 self.io_error(format_args!(
                     "Attempt to sync backing fs superblock returned error {}",
@@ -203,6 +225,136 @@ impl Cache {
         // reference to us), unmarks the directories and puts the mount and
         // credentials.
         drop(bound);
+    }
+
+    /// Waits for accesses to each volume still in use to drain (C's
+    /// `cachefiles_withdraw_fscache_volumes`).
+    fn withdraw_volume_accesses(&self) {
+        loop {
+            let busy = {
+                let volumes = self.volumes.lock();
+                let found = volumes
+                    .values()
+                    .filter(|v| v.has_accesses())
+                    .find_map(|v| v.try_get());
+                found
+            };
+            // The list lock is not held here: dropping the reference may
+            // free the volume, which calls `free_volume`, which takes it.
+            let Some(volume) = busy else {
+                return;
+            };
+            volume.withdraw();
+        }
+    }
+
+    /// Releases every volume, leaving its xattr up to date (C's
+    /// `cachefiles_withdraw_volumes`).
+    fn withdraw_volumes(&self, bound: &Bound) {
+        loop {
+            let taken = {
+                let mut volumes = self.volumes.lock();
+                let Some((&addr, first)) = volumes.iter().next() else {
+                    return;
+                };
+                match first.try_get() {
+                    // Being freed: `free_volume` will remove it; let it run.
+                    None => None,
+                    Some(volume) => {
+                        volumes.remove(&addr);
+                        Some(volume)
+                    }
+                }
+            };
+            let Some(volume) = taken else {
+                vfs::cond_resched();
+                continue;
+            };
+            if let Some(data) = volume.take_data() {
+                let _ = self.set_volume_xattr(bound, &data.dentry.dentry, volume.coherency());
+            }
+        }
+    }
+
+    /// Writes a volume directory's xattr (C's `cachefiles_set_volume_xattr`).
+    fn set_volume_xattr(&self, bound: &Bound, dir: &Dentry, coherency: &[u8]) -> Result<(), Errno> {
+        let mut buf = [0u8; layout::VOLUME_XATTR_HEADER + 255];
+        let len = layout::encode_volume_xattr(&mut buf, coherency).ok_or(EINVAL)?;
+        bound
+            .mnt
+            .set_xattr(dir, xattr_name(), &buf[..len])
+            .inspect_err(|e| {
+                if *e != ENOMEM {
+                    self.io_error(format_args!("Failed to set xattr with error {}", -e.0));
+                }
+            })
+    }
+
+    /// Checks a volume directory's xattr against the volume's coherency
+    /// data: `ESTALE` if it differs (C's `cachefiles_check_volume_xattr`).
+    fn check_volume_xattr(&self, dir: &Dentry, coherency: &[u8]) -> Result<(), Errno> {
+        let mut buf = [0u8; layout::VOLUME_XATTR_HEADER + 255];
+        let want = layout::VOLUME_XATTR_HEADER + coherency.len();
+        match dir.get_xattr(xattr_name(), &mut buf[..want]) {
+            Ok(n) if n == want && layout::volume_xattr_matches(&buf[..n], coherency) => Ok(()),
+            Ok(_) => Err(ESTALE),
+            Err(e) => {
+                if e == EIO {
+                    self.io_error(format_args!("Failed to read xattr with error {}", -e.0));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Sets up `volume`'s directories (C's `cachefiles_acquire_volume`).
+    fn acquire_volume(&self, volume: &VolumeHandle<Cache>) -> Option<KBox<CacheVolume>> {
+        let bound = self.bound()?;
+        let _as_cache = bound.cred.override_current();
+        let name = layout::volume_dir_name(volume.key())?;
+        let store = &bound.store.dentry;
+        let dentry = loop {
+            let (dir, is_new) = self
+                .get_directory(&bound.mnt, store, &bound.thresholds, name.as_bytes())
+                .ok()?;
+            if is_new {
+                self.set_volume_xattr(&bound, &dir.dentry, volume.coherency())
+                    .ok()?;
+                break dir;
+            }
+            match self.check_volume_xattr(&dir.dentry, volume.coherency()) {
+                Ok(()) => break dir,
+                Err(ESTALE) => {
+                    // A directory left by another volume of the same name:
+                    // bury it and start again.
+                    let store_lock = store.inode()?.lock_parent();
+                    let _ = self.bury(&bound, store, store_lock, &dir.dentry);
+                    drop(dir);
+                    vfs::cond_resched();
+                }
+                Err(_) => return None,
+            }
+        };
+        let mut fanout = KVec::with_capacity(256, GFP_KERNEL).ok()?;
+        for i in 0..=u8::MAX {
+            let (fan, _) = self
+                .get_directory(
+                    &bound.mnt,
+                    &dentry.dentry,
+                    &bound.thresholds,
+                    &layout::fanout_name(i),
+                )
+                .ok()?;
+            fanout.push(fan, GFP_KERNEL).ok()?;
+        }
+        let data = KBox::new(CacheVolume { fanout, dentry }, GFP_KERNEL).ok()?;
+        self.volumes
+            .lock()
+            .try_create_and_insert(volume.addr(), volume.clone(), GFP_KERNEL)
+            .ok()?;
+        // Keep fscache from waiting for the volume to go idle until unbind.
+        volume.pin_access();
+        Some(data)
     }
 
     /// Marks the cache dead after an I/O error on the backing filesystem.
@@ -511,8 +663,8 @@ impl Cache {
                 return Err(EOPNOTSUPP);
             }
             let thresholds = Thresholds::new(&config.limits, st.f_files, st.f_blocks);
-            let store = self.get_directory(&path.mnt, root, &thresholds, b"cache")?;
-            let graveyard = self.get_directory(&path.mnt, root, &thresholds, b"graveyard")?;
+            let (store, _) = self.get_directory(&path.mnt, root, &thresholds, b"cache")?;
+            let (graveyard, _) = self.get_directory(&path.mnt, root, &thresholds, b"graveyard")?;
             (store, graveyard, thresholds)
         };
 
@@ -553,8 +705,9 @@ impl Cache {
         dir: &Dentry,
         thresholds: &Thresholds,
         name: &[u8],
-    ) -> Result<CacheDir, Errno> {
+    ) -> Result<(CacheDir, bool), Errno> {
         let dir_inode = dir.inode().ok_or(ENOENT)?;
+        let mut is_new = false;
         let subdir = loop {
             let dir_lock = dir_inode.lock_parent();
             let subdir = dir.lookup(name, &dir_lock).inspect_err(|e| {
@@ -578,6 +731,7 @@ impl Cache {
                     );
                     return Err(e);
                 }
+                is_new = true;
                 if subdir.is_unhashed() {
                     continue;
                 }
@@ -604,7 +758,7 @@ impl Cache {
         if !subdir.dentry.inode().is_some_and(|i| i.has_dir_ops()) {
             return Err(EPERM);
         }
-        Ok(subdir)
+        Ok((subdir, is_new))
     }
 
     /// `cull <name>` / `inuse <name>` on the caller's working directory.
@@ -827,19 +981,27 @@ fn hex8(out: &mut [u8], v: u32) {
 }
 
 impl CacheOps for Cache {
-    fn acquire_volume(_this: &Self, _volume: &Volume) {
-        // Volumes (and the cookies in them) are not served yet: without
-        // `cache_priv`, fscache fails their lookups and the netfs reads
-        // without a cache.
+    type VolumeData = CacheVolume;
+
+    fn acquire_volume(this: &Self, volume: VolumeHandle<Self>) -> Option<KBox<CacheVolume>> {
+        Cache::acquire_volume(this, &volume)
     }
 
-    fn free_volume(_this: &Self, _volume: &Volume) {}
+    fn free_volume(this: &Self, volume: VolumeHandle<Self>, data: KBox<CacheVolume>) {
+        this.volumes.lock().remove(&volume.addr());
+        drop(data);
+    }
 
     fn lookup_cookie(_this: &Self, _cookie: &Cookie) -> bool {
+        // Cookies are not served yet: fscache fails their lookups.
         false
     }
 
     fn withdraw_cookie(_this: &Self, _cookie: &Cookie) {}
 }
 
-use kernel::str::BStr;
+/// The xattr holding coherency data (`user.CacheFiles.cache`).
+fn xattr_name() -> &'static CStr {
+    // `layout::XATTR_NAME` is a NUL-terminated constant without inner NULs.
+    CStr::from_bytes_with_nul(layout::XATTR_NAME).unwrap_or(kernel::c_str!("user.CacheFiles.cache"))
+}

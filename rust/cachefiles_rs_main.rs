@@ -19,6 +19,10 @@ mod cache;
 mod cmd;
 mod daemon;
 mod fscache;
+// Object names and xattrs serve the cookie backend, not written yet; the
+// `expect` fails the build once they are all used, so it cannot linger.
+#[expect(dead_code)]
+mod layout;
 mod miscdev;
 mod param;
 mod poll;

@@ -17,10 +17,6 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
-/// A volume (a netfs's group of cookies) as fscache hands it to the backend.
-#[repr(transparent)]
-pub(crate) struct Volume(kernel::types::Opaque<bindings::fscache_volume>);
-
 /// A cookie (one netfs object) as fscache hands it to the backend.
 #[repr(transparent)]
 pub(crate) struct Cookie(kernel::types::Opaque<bindings::fscache_cookie>);
@@ -30,15 +26,158 @@ pub(crate) struct Cookie(kernel::types::Opaque<bindings::fscache_cookie>);
 /// `Self` is the backend's per-cache state, registered with
 /// [`CacheCookie::add`] and alive until the cache is withdrawn.
 pub(crate) trait CacheOps: Send + Sync + Sized + 'static {
-    /// A netfs starts using `volume` in this cache.
-    fn acquire_volume(this: &Self, volume: &Volume);
-    /// fscache frees `volume`.
-    fn free_volume(this: &Self, volume: &Volume);
+    /// What the backend keeps per volume (in the volume's `cache_priv`).
+    type VolumeData: Send + Sync;
+
+    /// A netfs starts using `volume` in this cache.  Returning `None`
+    /// leaves the volume unusable: lookups of its cookies then fail.
+    fn acquire_volume(this: &Self, volume: VolumeHandle<Self>) -> Option<KBox<Self::VolumeData>>;
+    /// fscache frees `volume`; `data` is what `acquire_volume` returned.
+    fn free_volume(this: &Self, volume: VolumeHandle<Self>, data: KBox<Self::VolumeData>);
     /// Finds or creates the backing object of `cookie`; `false` if the cache
     /// cannot serve it.
     fn lookup_cookie(this: &Self, cookie: &Cookie) -> bool;
     /// The cookie is going away: drop its backing object.
     fn withdraw_cookie(this: &Self, cookie: &Cookie);
+}
+
+/// A volume of a cache served by `T`, as a backend may keep it in lists.
+///
+/// # Invariants
+///
+/// `ptr` is an fscache volume whose `cache` is registered with `T`.  It is
+/// alive from `acquire_volume` until fscache calls `free_volume` for it;
+/// the backend must forget the handle then, and must only use it in
+/// between (under its own lock, or while holding a [`VolumeRef`]).
+pub(crate) struct VolumeHandle<T: CacheOps> {
+    ptr: NonNull<bindings::fscache_volume>,
+    _p: PhantomData<T>,
+}
+
+// SAFETY: fscache volumes are shared between threads with their own
+// reference counts and locks.
+unsafe impl<T: CacheOps> Send for VolumeHandle<T> {}
+// SAFETY: As above.
+unsafe impl<T: CacheOps> Sync for VolumeHandle<T> {}
+
+impl<T: CacheOps> Clone for VolumeHandle<T> {
+    fn clone(&self) -> Self {
+        // INVARIANT: The same volume, under the same rules.
+        VolumeHandle {
+            ptr: self.ptr,
+            _p: PhantomData,
+        }
+    }
+}
+
+impl<T: CacheOps> VolumeHandle<T> {
+    /// The volume's address: a key that identifies it while it lives.
+    pub(crate) fn addr(&self) -> usize {
+        self.ptr.as_ptr() as usize
+    }
+
+    /// The volume key: a length byte and that many bytes (fscache's format).
+    pub(crate) fn key(&self) -> &[u8] {
+        // SAFETY: The volume is alive (type invariant); fscache allocates
+        // its key with the length byte first and never changes it.
+        unsafe {
+            let key = (*self.ptr.as_ptr()).key;
+            core::slice::from_raw_parts(key, usize::from(*key) + 1)
+        }
+    }
+
+    /// The netfs's coherency data for the volume.
+    pub(crate) fn coherency(&self) -> &[u8] {
+        // SAFETY: The volume is alive (type invariant).
+        unsafe { coherency(self.ptr) }
+    }
+
+    /// Keeps the volume's access count above zero while the cache serves it
+    /// (fscache then never waits for it to drain until [`withdraw`]).
+    ///
+    /// [`withdraw`]: VolumeRef::withdraw
+    pub(crate) fn pin_access(&self) {
+        // SAFETY: The volume is alive.
+        unsafe { bindings::cfrs_volume_pin(self.ptr.as_ptr()) };
+    }
+
+    /// Whether accesses to the volume are in progress or pinned.
+    pub(crate) fn has_accesses(&self) -> bool {
+        // SAFETY: The volume is alive.
+        unsafe { bindings::cfrs_volume_accesses(self.ptr.as_ptr()) != 0 }
+    }
+
+    /// Takes a reference, unless the volume is already being freed.
+    pub(crate) fn try_get(&self) -> Option<VolumeRef<T>> {
+        // SAFETY: The volume's memory is alive (type invariant).
+        let p = unsafe { bindings::cfrs_volume_try_get(self.ptr.as_ptr()) };
+        // INVARIANT: A non-null result carries a reference.
+        NonNull::new(p).map(|ptr| VolumeRef {
+            ptr,
+            _p: PhantomData,
+        })
+    }
+}
+
+/// A counted reference to a volume; put on drop.
+///
+/// # Invariants
+///
+/// We hold one reference on `ptr`, a volume of a cache served by `T`.
+pub(crate) struct VolumeRef<T: CacheOps> {
+    ptr: NonNull<bindings::fscache_volume>,
+    _p: PhantomData<T>,
+}
+
+/// A volume's coherency data.
+///
+/// # Safety
+///
+/// `v` must stay alive for `'a`.
+unsafe fn coherency<'a>(v: NonNull<bindings::fscache_volume>) -> &'a [u8] {
+    let v = v.as_ptr();
+    // SAFETY: `coherency` is a flexible array of `coherency_len` bytes set
+    // when the volume was acquired; `v` lives for `'a` (caller).
+    unsafe {
+        core::slice::from_raw_parts(
+            core::ptr::addr_of!((*v).coherency).cast::<u8>(),
+            usize::from((*v).coherency_len),
+        )
+    }
+}
+
+impl<T: CacheOps> VolumeRef<T> {
+    /// The netfs's coherency data for the volume.
+    pub(crate) fn coherency(&self) -> &[u8] {
+        // SAFETY: We hold a reference, so the volume is alive.
+        unsafe { coherency(self.ptr) }
+    }
+
+    /// Drops the cache's access pin and waits for accesses to drain
+    /// (`fscache_withdraw_volume`).
+    pub(crate) fn withdraw(&self) {
+        // SAFETY: We hold a reference; the pin was taken by the backend.
+        unsafe { bindings::fscache_withdraw_volume(self.ptr.as_ptr()) };
+    }
+
+    /// Detaches the backend's data from the volume (fscache will not call
+    /// `free_volume` for it any more).
+    pub(crate) fn take_data(&self) -> Option<KBox<T::VolumeData>> {
+        let v = self.ptr.as_ptr();
+        // SAFETY: We hold a reference.  `cache_priv` is null or was set by
+        // `OpsTable::<T>::acquire_volume` from `KBox::into_raw`.
+        unsafe {
+            let data = core::mem::replace(&mut (*v).cache_priv, core::ptr::null_mut());
+            (!data.is_null()).then(|| KBox::from_raw(data.cast::<T::VolumeData>()))
+        }
+    }
+}
+
+impl<T: CacheOps> Drop for VolumeRef<T> {
+    fn drop(&mut self) {
+        // SAFETY: We own one reference.
+        unsafe { bindings::cfrs_volume_put(self.ptr.as_ptr()) };
+    }
 }
 
 /// Builder of the C vtable of a [`CacheOps`] implementation.
@@ -78,8 +217,20 @@ impl<T: CacheOps> OpsTable<T> {
     unsafe extern "C" fn acquire_volume(volume: *mut bindings::fscache_volume) {
         // SAFETY: A volume always points to its (registered) cache.
         let this = unsafe { Self::backend((*volume).cache) };
-        // SAFETY: The volume is alive for the call; `Volume` is transparent.
-        T::acquire_volume(this, unsafe { &*(volume as *const Volume) });
+        // SAFETY: fscache passes a non-null volume.
+        let ptr = unsafe { NonNull::new_unchecked(volume) };
+        // INVARIANT: A live volume of a cache served by `T`.
+        if let Some(data) = T::acquire_volume(
+            this,
+            VolumeHandle {
+                ptr,
+                _p: PhantomData,
+            },
+        ) {
+            // SAFETY: The volume is alive; only this glue and `take_data`
+            // use `cache_priv`, always as a `KBox<T::VolumeData>`.
+            unsafe { (*volume).cache_priv = KBox::into_raw(data).cast() };
+        }
     }
 
     /// # Safety
@@ -88,8 +239,23 @@ impl<T: CacheOps> OpsTable<T> {
     unsafe extern "C" fn free_volume(volume: *mut bindings::fscache_volume) {
         // SAFETY: As in `acquire_volume`.
         let this = unsafe { Self::backend((*volume).cache) };
-        // SAFETY: As in `acquire_volume`.
-        T::free_volume(this, unsafe { &*(volume as *const Volume) });
+        // SAFETY: fscache passes a non-null volume, alive for the call.
+        let ptr = unsafe { NonNull::new_unchecked(volume) };
+        // SAFETY: fscache calls this only while `cache_priv` is set, which
+        // only `acquire_volume` does (from a `KBox<T::VolumeData>`).
+        let data = unsafe {
+            let p = core::mem::replace(&mut (*volume).cache_priv, core::ptr::null_mut());
+            KBox::from_raw(p.cast::<T::VolumeData>())
+        };
+        // INVARIANT: Still a live volume of a cache served by `T`.
+        T::free_volume(
+            this,
+            VolumeHandle {
+                ptr,
+                _p: PhantomData,
+            },
+            data,
+        );
     }
 
     /// # Safety

@@ -14,8 +14,8 @@
 //! byte of the cookie's `key_hash`, which fscache computes, not the backend.
 //!
 //! Pure logic (`core` only, no allocation): the host crate in
-//! `tools/logic-tests` tests it with `cargo test`.  The kernel crate declares
-//! this module once the fscache volume and cookie backend uses it.
+//! `tools/logic-tests` tests it with `cargo test`.  The kernel uses the
+//! volume part; the cookie part awaits the object backend.
 
 /// `NAME_MAX`: the longest file name.
 pub(crate) const NAME_MAX: usize = 255;
@@ -173,8 +173,8 @@ pub(crate) fn cook_key(key: &[u8]) -> Option<Name> {
 }
 
 /// The name of the extended attribute holding a cache object's or volume's
-/// coherency data.
-pub(crate) const XATTR_NAME: &[u8] = b"user.CacheFiles.cache";
+/// coherency data, NUL-terminated.
+pub(crate) const XATTR_NAME: &[u8] = b"user.CacheFiles.cache\0";
 
 /// `type` of a data object in its xattr.
 pub(crate) const COOKIE_TYPE_DATA: u8 = 1;

@@ -293,6 +293,26 @@ impl Dentry {
         }
     }
 
+    /// Reads extended attribute `name` into `buf`; returns its length.
+    pub(crate) fn get_xattr(&self, name: &CStr, buf: &mut [u8]) -> Result<usize, Errno> {
+        // SAFETY: Live dentry; `name` is NUL-terminated; `buf` is writable
+        // for its length.
+        let ret = unsafe {
+            bindings::vfs_getxattr(
+                core::ptr::addr_of_mut!(bindings::nop_mnt_idmap),
+                self.as_ptr(),
+                name.as_char_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        if ret < 0 {
+            Err(Errno(-(ret as i32)))
+        } else {
+            Ok(ret as usize)
+        }
+    }
+
     /// Looks up `name` in this directory (`lookup_one_len`); `locked` proves
     /// the directory's inode lock is held, as the VFS requires.
     pub(crate) fn lookup(&self, name: &[u8], locked: &InodeGuard<'_>) -> Result<Dentry, Errno> {
@@ -401,6 +421,33 @@ impl Mount {
                 mode,
             )
         })
+    }
+
+    /// Sets extended attribute `name` of `dentry` (on this mount) to
+    /// `value`, with write access to the mount held meanwhile.
+    pub(crate) fn set_xattr(
+        &self,
+        dentry: &Dentry,
+        name: &CStr,
+        value: &[u8],
+    ) -> Result<(), Errno> {
+        // SAFETY: The mount is alive.
+        check(unsafe { bindings::mnt_want_write(self.as_ptr()) })?;
+        // SAFETY: Live dentry on this mount; `name` is NUL-terminated and
+        // `value` valid for its length.
+        let ret = unsafe {
+            bindings::vfs_setxattr(
+                core::ptr::addr_of_mut!(bindings::nop_mnt_idmap),
+                dentry.as_ptr(),
+                name.as_char_ptr(),
+                value.as_ptr().cast(),
+                value.len(),
+                0,
+            )
+        };
+        // SAFETY: Paired with the successful `mnt_want_write` above.
+        unsafe { bindings::mnt_drop_write(self.as_ptr()) };
+        check(ret)
     }
 
     /// Checks with the LSM that `child` of `dir` may be unlinked.

@@ -114,5 +114,5 @@ fn volume_xattr_round_trip() {
     assert!(!volume_xattr_matches(&buf[..n], b"cox"));
     assert!(!volume_xattr_matches(b"\0\0\0\x01coh", b"coh"));
     assert!(volume_xattr_matches(b"\0\0\0\0", b""));
-    assert_eq!(XATTR_NAME, b"user.CacheFiles.cache");
+    assert_eq!(XATTR_NAME, b"user.CacheFiles.cache\0");
 }

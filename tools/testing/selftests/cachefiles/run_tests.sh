@@ -5,7 +5,7 @@
 # Exits non-zero if any program fails.
 dir=$(cd "$(dirname "$0")" && pwd)
 rc=0
-for t in devnode_test module_test.sh; do
+for t in devnode_test volume_test module_test.sh; do
 	echo "# running $t against ${CFRS_MODULE_NAME:-?}"
 	"$dir/$t" || rc=1
 done
