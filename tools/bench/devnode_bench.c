@@ -112,6 +112,16 @@ static void op_bind_unbind(int unused)
 	close(fd);
 }
 
+static void op_configure_close(int unused)
+{
+	int fd = open_dev();
+
+	(void)unused;
+	cmd(fd, dir_cmd);
+	cmd(fd, "tag bench");
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	double secs;
@@ -134,6 +144,7 @@ int main(int argc, char **argv)
 	run("status_read", secs, op_status_read, fd);
 	run("poll", secs, op_poll, fd);
 	close(fd);
+	run("configure_close", secs, op_configure_close, -1);
 	run("bind_unbind", secs, op_bind_unbind, -1);
 	return 0;
 }
