@@ -1,0 +1,116 @@
+//! `cachefiles-ondemandd`: a user-space daemon for the on-demand read mode
+//! of cachefiles (Linux 6.12), as used by EROFS in fscache mode.
+//!
+//! It binds a cache in on-demand mode (or adopts an inherited devnode fd
+//! and sends `restore`), then answers the kernel's requests from a
+//! directory of blobs: OPEN → `copen <id>,<blob size>` (or `-ENOENT`),
+//! READ → copy the range into the anonymous fd and READ_COMPLETE,
+//! CLOSE → close the anonymous fd.
+
+mod align;
+mod blobs;
+mod cli;
+mod devnode;
+mod eventloop;
+mod log;
+mod objects;
+mod protocol;
+mod server;
+mod stats;
+
+use std::process::ExitCode;
+
+use cli::{Parsed, Startup};
+use devnode::{describe, Devnode};
+
+fn startup(startup: &Startup) -> Result<Devnode, String> {
+    match startup {
+        Startup::Bind {
+            devnode,
+            cache_dir,
+            tag,
+        } => {
+            let dev = Devnode::open(devnode)
+                .map_err(|e| format!("cannot open {}: {}", devnode.display(), describe(&e)))?;
+            let dir = cache_dir.to_str().ok_or_else(|| {
+                format!("cache directory {} is not valid UTF-8", cache_dir.display())
+            })?;
+            let mut cmds = vec![format!("dir {dir}")];
+            if let Some(t) = tag {
+                cmds.push(format!("tag {t}"));
+            }
+            cmds.push("bind ondemand".to_string());
+            for cmd in &cmds {
+                dev.command(cmd)
+                    .map_err(|e| format!("'{cmd}' failed: {}", describe(&e)))?;
+                info!("sent '{cmd}'");
+            }
+            Ok(dev)
+        }
+        Startup::Restore { fd } => {
+            let dev =
+                Devnode::from_inherited(*fd).map_err(|e| format!("--fd {fd}: {}", describe(&e)))?;
+            dev.command("restore")
+                .map_err(|e| format!("'restore' failed: {}", describe(&e)))?;
+            info!("adopted devnode fd {fd} and sent 'restore'");
+            Ok(dev)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let opts = match cli::parse(std::env::args().skip(1)) {
+        Ok(Parsed::Run(o)) => o,
+        Ok(Parsed::Help) => {
+            print!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("cachefiles-ondemandd: {e}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    log::set_level(opts.log_level);
+
+    let blobs = match blobs::BlobDir::new(&opts.blobs) {
+        Ok(b) => b,
+        Err(e) => {
+            error!("blob directory {}: {}", opts.blobs.display(), describe(&e));
+            return ExitCode::FAILURE;
+        }
+    };
+    // Block SIGTERM/SIGINT before binding, so that a signal arriving
+    // during start-up still ends in a clean shutdown.
+    let sfd = match eventloop::termination_signalfd() {
+        Ok(s) => s,
+        Err(e) => {
+            error!("cannot set up signal handling: {}", describe(&e));
+            return ExitCode::FAILURE;
+        }
+    };
+    let dev = match startup(&opts.startup) {
+        Ok(d) => d,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut server = server::Server::new(blobs);
+    info!("serving blobs from {}", opts.blobs.display());
+    let result = eventloop::run(&dev, &sfd, &mut server, opts.stats.as_deref());
+    info!("shutting down with {} open objects", server.open_objects());
+    let closed = server.close_all();
+    drop(dev);
+    eventloop::write_stats(&server, opts.stats.as_deref());
+    eventloop::log_summary(&server);
+    match result {
+        Ok(sig) => {
+            info!("stopped by signal {sig}; closed {closed} anon fds and the devnode");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            error!("event loop failed: {}", describe(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
