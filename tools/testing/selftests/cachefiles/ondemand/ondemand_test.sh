@@ -91,6 +91,14 @@ make_tree() { # make_tree DIR SEED RANDOM_KIB
 	ln -s a/f1.txt "$d/link"
 }
 
+wait_started() { # wait_started PID: until the daemon wrote its stats or died (10 s)
+	for _ in $(seq 1 100); do
+		[ -e "$stats" ] && return
+		kill -0 "$1" 2>/dev/null || return
+		sleep 0.1
+	done
+}
+
 mount_erofs() { # mount_erofs MOUNTPOINT OPTIONS -> mount's status; stderr in $work/mount.err
 	mkdir -p "$1"
 	mounts+=("$1")
@@ -121,11 +129,7 @@ check setup.mkfs_erofs test -s "$blobs/img1" -a -s "$blobs/img2" -a -s "$blobs/i
 "$daemon" --cache-dir "$cache" --blobs "$blobs" --tag cfrs-ondemand-test \
 	--stats "$stats" --log-level debug 2> "$dlog" &
 pid=$!
-for _ in $(seq 1 100); do
-	[ -e "$stats" ] && break
-	kill -0 "$pid" 2>/dev/null || break
-	sleep 0.1
-done
+wait_started "$pid"
 if [ -e "$stats" ] && kill -0 "$pid" 2>/dev/null; then
 	tap ok daemon.binds_cache
 else
@@ -267,11 +271,7 @@ else
 fi
 "$daemon" --fd 3 --blobs "$blobs" --stats "$stats" --log-level debug 2> "$work/daemon5.log" &
 pid=$!
-for _ in $(seq 1 100); do
-	[ -e "$stats" ] && break
-	kill -0 "$pid" 2>/dev/null || break
-	sleep 0.1
-done
+wait_started "$pid"
 check inherited.daemon_sends_restore grep -q "sent 'restore'" "$work/daemon5.log"
 m5=$work/mnt5
 if mount_erofs "$m5" fsid=img3a && diff <(manifest "$work/src3a") <(manifest "$m5") > "$work/diff"; then
@@ -295,11 +295,7 @@ cache6=${CFRS_SCRATCH:-$work}/ondemand-cache6
 mkdir -p "$cache6"
 "$daemon" --cache-dir "$cache6" --blobs "$blobs" --stats "$stats" 2> "$work/daemon6.log" &
 pid=$!
-for _ in $(seq 1 100); do
-	[ -e "$stats" ] && break
-	kill -0 "$pid" 2>/dev/null || break
-	sleep 0.1
-done
+wait_started "$pid"
 m6=$work/mnt6
 if mount_erofs "$m6" fsid=img3b && cmp -s "$work/src3b/a/f1.txt" "$m6/a/f1.txt"; then
 	tap ok killed.mount_and_first_read
