@@ -6,8 +6,14 @@ use crate::log::Level;
 
 /// Usage text.
 pub const USAGE: &str = "\
-usage: cachefiles-ondemandd --cache-dir DIR --blobs DIR [options]
-       cachefiles-ondemandd --fd N --blobs DIR [options]
+usage: cachefiles-ondemandd [serve] --cache-dir DIR --blobs DIR [options]
+       cachefiles-ondemandd [serve] --fd N --blobs DIR [options]
+       cachefiles-ondemandd [serve] --fd-from SOCKET --blobs DIR [options]
+       cachefiles-ondemandd supervise --socket PATH --cache-dir DIR
+                            [--tag TAG] [--devnode PATH] [--restart-delay MS]
+                            [--restart-delay-max MS] [--child-pidfile FILE]
+                            [--log-level LEVEL]
+                            -- --blobs DIR [serve options]
 
 Serves cachefiles on-demand requests (EROFS over fscache) from the files of
 --blobs DIR: a cookie key (EROFS blob name / fsid) is a file name there.
@@ -17,10 +23,26 @@ Serves cachefiles on-demand requests (EROFS over fscache) from the files of
   --devnode PATH      control device (default /dev/cachefiles)
   --fd N              the devnode is already open as fd N (inherited):
                       send `restore` instead of dir/tag/bind
+  --fd-from SOCKET    receive the devnode fd (SCM_RIGHTS) from a supervisor
+                      listening on SOCKET, then send `restore`
   --blobs DIR         directory holding the blobs
   --stats FILE        rewrite request counters to FILE after each batch
   --log-level LEVEL   error, warn, info (default) or debug
+  --read-delay MS     testing: sleep MS before serving each READ (a slow
+                      backend; makes failover tests hit in-flight READs)
   -h, --help          this text
+
+Under systemd (NOTIFY_SOCKET set) a freshly bound devnode fd is handed to
+the service manager (FDSTORE=1, FDNAME=cachefiles); on restart an fd named
+`cachefiles` passed in LISTEN_FDS is used with `restore` instead of binding.
+
+supervise: opens and binds the devnode itself (dir/tag/`bind ondemand`),
+keeps it open, sends it to every connection on --socket, and runs
+`<this program> serve --fd-from SOCKET <args after -->`, restarting it when
+it dies (after --restart-delay MS, default 100, doubled after each quick
+death up to --restart-delay-max MS, default 5000).  --child-pidfile FILE
+holds the running daemon's pid (removed while none runs).  SIGTERM/SIGINT stop the
+daemon and exit 0, closing the devnode (which ends the cache).
 ";
 
 /// How to get hold of the devnode.
@@ -40,6 +62,34 @@ pub enum Startup {
         /// Inherited fd number.
         fd: i32,
     },
+    /// Receive the devnode fd from a supervisor socket and `restore`.
+    FromSocket {
+        /// Socket path.
+        path: PathBuf,
+    },
+}
+
+/// Options of `supervise`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuperviseOptions {
+    /// Socket to listen on.
+    pub socket: PathBuf,
+    /// Devnode path.
+    pub devnode: PathBuf,
+    /// Cache directory.
+    pub cache_dir: PathBuf,
+    /// Optional tag.
+    pub tag: Option<String>,
+    /// First restart delay (ms).
+    pub restart_delay_ms: u64,
+    /// Maximum restart delay (ms).
+    pub restart_delay_max_ms: u64,
+    /// Log level.
+    pub log_level: Level,
+    /// File holding the running daemon's pid (absent while none runs).
+    pub child_pidfile: Option<PathBuf>,
+    /// Arguments for `serve` (after `--`).
+    pub daemon_args: Vec<String>,
 }
 
 /// Parsed options.
@@ -53,6 +103,8 @@ pub struct Options {
     pub stats: Option<PathBuf>,
     /// Log level.
     pub log_level: Level,
+    /// Testing: sleep this long before serving each READ.
+    pub read_delay_ms: u64,
 }
 
 /// Result of parsing: run, or print help.
@@ -62,12 +114,105 @@ pub enum Parsed {
     Run(Options),
     /// `--help` was given.
     Help,
+    /// `supervise`.
+    Supervise(SuperviseOptions),
+}
+
+fn check_tag(tag: &Option<String>) -> Result<(), String> {
+    if let Some(t) = tag {
+        if t.is_empty() || t.contains(char::is_whitespace) {
+            return Err("--tag must be non-empty without spaces".into());
+        }
+    }
+    Ok(())
+}
+
+/// Parses the arguments of `supervise` (after the word itself).
+fn parse_supervise(args: Vec<String>) -> Result<Parsed, String> {
+    let (own, daemon_args) = match args.iter().position(|a| a == "--") {
+        Some(i) => (args[..i].to_vec(), args[i + 1..].to_vec()),
+        None => return Err("supervise: daemon arguments must follow `--`".into()),
+    };
+    let mut it = own.into_iter();
+    let mut socket = None;
+    let mut cache_dir = None;
+    let mut tag = None;
+    let mut devnode = None;
+    let mut child_pidfile = None;
+    let mut delay = 100;
+    let mut delay_max = 5000;
+    let mut level = Level::Info;
+    while let Some(arg) = it.next() {
+        if arg == "-h" || arg == "--help" {
+            return Ok(Parsed::Help);
+        }
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = || -> Result<String, String> {
+            match inline.clone() {
+                Some(v) => Ok(v),
+                None => it.next().ok_or_else(|| format!("{name} needs a value")),
+            }
+        };
+        let ms = |v: String| -> Result<u64, String> {
+            v.parse()
+                .map_err(|_| format!("{name}: '{v}' is not a number of milliseconds"))
+        };
+        match name.as_str() {
+            "--socket" => socket = Some(PathBuf::from(value()?)),
+            "--cache-dir" => cache_dir = Some(PathBuf::from(value()?)),
+            "--tag" => tag = Some(value()?),
+            "--devnode" => devnode = Some(PathBuf::from(value()?)),
+            "--child-pidfile" => child_pidfile = Some(PathBuf::from(value()?)),
+            "--restart-delay" => delay = ms(value()?)?,
+            "--restart-delay-max" => delay_max = ms(value()?)?,
+            "--log-level" => {
+                let v = value()?;
+                level =
+                    Level::parse(&v).ok_or_else(|| format!("--log-level: unknown level '{v}'"))?;
+            }
+            _ => return Err(format!("supervise: unknown argument '{arg}'")),
+        }
+    }
+    check_tag(&tag)?;
+    let socket = socket.ok_or("supervise: --socket is required")?;
+    // The daemon arguments must make a valid `serve --fd-from` command.
+    let mut probe = vec!["--fd-from".to_string(), socket.display().to_string()];
+    probe.extend(daemon_args.iter().cloned());
+    match parse(probe) {
+        Ok(Parsed::Run(_)) => {}
+        Ok(_) => return Err("supervise: bad daemon arguments".into()),
+        Err(e) => return Err(format!("supervise: daemon arguments: {e}")),
+    }
+    Ok(Parsed::Supervise(SuperviseOptions {
+        socket,
+        devnode: devnode.unwrap_or_else(|| PathBuf::from("/dev/cachefiles")),
+        cache_dir: cache_dir.ok_or("supervise: --cache-dir is required")?,
+        tag,
+        restart_delay_ms: delay,
+        restart_delay_max_ms: delay_max.max(delay),
+        log_level: level,
+        child_pidfile,
+        daemon_args,
+    }))
 }
 
 /// Parses the arguments (without the program name).  Accepts `--opt VALUE`
 /// and `--opt=VALUE`.
 pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> {
+    let mut args: Vec<String> = args.into_iter().collect();
+    match args.first().map(String::as_str) {
+        Some("supervise") => return parse_supervise(args.split_off(1)),
+        Some("serve") => {
+            args.remove(0);
+        }
+        _ => {}
+    }
     let mut it = args.into_iter();
+    let mut fd_from = None;
+    let mut read_delay_ms = 0;
     let mut cache_dir = None;
     let mut blobs = None;
     let mut tag = None;
@@ -95,6 +240,13 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
             "--tag" => tag = Some(value()?),
             "--devnode" => devnode = Some(PathBuf::from(value()?)),
             "--stats" => stats = Some(PathBuf::from(value()?)),
+            "--fd-from" => fd_from = Some(PathBuf::from(value()?)),
+            "--read-delay" => {
+                let v = value()?;
+                read_delay_ms = v
+                    .parse()
+                    .map_err(|_| format!("--read-delay: '{v}' is not a number of milliseconds"))?;
+            }
             "--fd" => {
                 let v = value()?;
                 let n: i32 = v
@@ -114,20 +266,20 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
         }
     }
     let blobs = blobs.ok_or("--blobs is required")?;
-    let startup = match fd {
-        Some(fd) => {
-            if cache_dir.is_some() || tag.is_some() || devnode.is_some() {
-                return Err("--fd cannot be combined with --cache-dir, --tag or --devnode".into());
-            }
-            Startup::Restore { fd }
+    let startup = match (fd, fd_from) {
+        (Some(_), Some(_)) => return Err("--fd and --fd-from exclude each other".into()),
+        (Some(_), None) | (None, Some(_))
+            if cache_dir.is_some() || tag.is_some() || devnode.is_some() =>
+        {
+            return Err(
+                "--fd/--fd-from cannot be combined with --cache-dir, --tag or --devnode".into(),
+            );
         }
-        None => {
-            let cache_dir = cache_dir.ok_or("--cache-dir is required (or --fd)")?;
-            if let Some(t) = &tag {
-                if t.is_empty() || t.contains(char::is_whitespace) {
-                    return Err("--tag must be non-empty without spaces".into());
-                }
-            }
+        (Some(fd), None) => Startup::Restore { fd },
+        (None, Some(path)) => Startup::FromSocket { path },
+        (None, None) => {
+            let cache_dir = cache_dir.ok_or("--cache-dir is required (or --fd/--fd-from)")?;
+            check_tag(&tag)?;
             Startup::Bind {
                 devnode: devnode.unwrap_or_else(|| PathBuf::from("/dev/cachefiles")),
                 cache_dir,
@@ -140,6 +292,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
         blobs,
         stats,
         log_level: level,
+        read_delay_ms,
     }))
 }
 
@@ -175,6 +328,7 @@ mod tests {
                 blobs: "/b".into(),
                 stats: Some("/s".into()),
                 log_level: Level::Debug,
+                read_delay_ms: 0,
             }))
         );
     }
@@ -188,6 +342,86 @@ mod tests {
         assert!(p(&["--fd", "3", "--blobs", "/b", "--cache-dir", "/c"]).is_err());
         assert!(p(&["--fd", "-1", "--blobs", "/b"]).is_err());
         assert!(p(&["--fd", "x", "--blobs", "/b"]).is_err());
+        match p(&["serve", "--fd-from", "/s", "--blobs", "/b"]) {
+            Ok(Parsed::Run(o)) => assert_eq!(o.startup, Startup::FromSocket { path: "/s".into() }),
+            other => panic!("{other:?}"),
+        }
+        assert!(p(&["--fd-from", "/s", "--fd", "3", "--blobs", "/b"]).is_err());
+        assert!(p(&["--fd-from", "/s", "--tag", "t", "--blobs", "/b"]).is_err());
+        match p(&["--fd", "3", "--blobs", "/b", "--read-delay", "40"]) {
+            Ok(Parsed::Run(o)) => assert_eq!(o.read_delay_ms, 40),
+            other => panic!("{other:?}"),
+        }
+        assert!(p(&["--fd", "3", "--blobs", "/b", "--read-delay", "-1"]).is_err());
+    }
+
+    #[test]
+    fn supervise_mode() {
+        let r = p(&[
+            "supervise",
+            "--socket",
+            "/run/s",
+            "--cache-dir=/c",
+            "--tag",
+            "t",
+            "--restart-delay",
+            "20",
+            "--",
+            "--blobs",
+            "/b",
+            "--log-level",
+            "debug",
+        ]);
+        assert_eq!(
+            r,
+            Ok(Parsed::Supervise(SuperviseOptions {
+                socket: "/run/s".into(),
+                devnode: "/dev/cachefiles".into(),
+                cache_dir: "/c".into(),
+                tag: Some("t".into()),
+                restart_delay_ms: 20,
+                restart_delay_max_ms: 5000,
+                log_level: Level::Info,
+                child_pidfile: None,
+                daemon_args: vec![
+                    "--blobs".into(),
+                    "/b".into(),
+                    "--log-level".into(),
+                    "debug".into()
+                ],
+            }))
+        );
+        // No `--`, missing socket/cache dir, daemon args that cannot work.
+        assert!(p(&["supervise", "--socket", "/s", "--cache-dir", "/c"]).is_err());
+        assert!(p(&["supervise", "--cache-dir", "/c", "--", "--blobs", "/b"]).is_err());
+        assert!(p(&["supervise", "--socket", "/s", "--", "--blobs", "/b"]).is_err());
+        assert!(p(&["supervise", "--socket", "/s", "--cache-dir", "/c", "--"]).is_err());
+        assert!(p(&[
+            "supervise",
+            "--socket",
+            "/s",
+            "--cache-dir",
+            "/c",
+            "--",
+            "--blobs",
+            "/b",
+            "--cache-dir",
+            "/c"
+        ])
+        .is_err());
+        assert!(p(&[
+            "supervise",
+            "--socket",
+            "/s",
+            "--cache-dir",
+            "/c",
+            "--restart-delay",
+            "x",
+            "--",
+            "--blobs",
+            "/b"
+        ])
+        .is_err());
     }
 
     #[test]

@@ -104,6 +104,11 @@ impl Devnode {
         })
     }
 
+    /// Wraps a devnode fd received from elsewhere (supervisor, systemd).
+    pub fn from_owned(fd: OwnedFd) -> Devnode {
+        Devnode { fd }
+    }
+
     /// Sends one command (e.g. `bind ondemand`) with a single `write()`.
     pub fn command(&self, cmd: &str) -> io::Result<()> {
         loop {

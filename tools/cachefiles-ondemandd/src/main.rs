@@ -12,18 +12,38 @@ mod blobs;
 mod cli;
 mod devnode;
 mod eventloop;
+mod fdpass;
 mod log;
 mod objects;
 mod protocol;
+mod sdnotify;
 mod server;
 mod stats;
+mod supervise;
 
 use std::process::ExitCode;
 
 use cli::{Parsed, Startup};
 use devnode::{describe, Devnode};
 
-fn startup(startup: &Startup) -> Result<Devnode, String> {
+/// How long `--fd-from` waits for the supervisor socket to appear.
+const FD_FROM_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether the devnode was freshly bound (true) or adopted (false).
+fn startup(startup: &Startup) -> Result<(Devnode, bool), String> {
+    if let Startup::Bind { .. } = startup {
+        // Restarted by systemd with the devnode in its fd store?
+        if let Some(fd) = sdnotify::take_stored_fd() {
+            let dev = Devnode::from_owned(fd);
+            dev.command("restore")
+                .map_err(|e| format!("'restore' failed: {}", describe(&e)))?;
+            info!(
+                "adopted the devnode fd '{}' from systemd (LISTEN_FDS) and sent 'restore'",
+                sdnotify::FD_NAME
+            );
+            return Ok((dev, false));
+        }
+    }
     match startup {
         Startup::Bind {
             devnode,
@@ -45,7 +65,7 @@ fn startup(startup: &Startup) -> Result<Devnode, String> {
                     .map_err(|e| format!("'{cmd}' failed: {}", describe(&e)))?;
                 info!("sent '{cmd}'");
             }
-            Ok(dev)
+            Ok((dev, true))
         }
         Startup::Restore { fd } => {
             let dev =
@@ -53,8 +73,41 @@ fn startup(startup: &Startup) -> Result<Devnode, String> {
             dev.command("restore")
                 .map_err(|e| format!("'restore' failed: {}", describe(&e)))?;
             info!("adopted devnode fd {fd} and sent 'restore'");
-            Ok(dev)
+            Ok((dev, false))
         }
+        Startup::FromSocket { path } => {
+            let fd = fdpass::fetch_fd(path, FD_FROM_WAIT).map_err(|e| {
+                format!(
+                    "cannot get the devnode fd from {}: {}",
+                    path.display(),
+                    describe(&e)
+                )
+            })?;
+            let dev = Devnode::from_owned(fd);
+            dev.command("restore")
+                .map_err(|e| format!("'restore' failed: {}", describe(&e)))?;
+            info!(
+                "received the devnode fd from {} and sent 'restore'",
+                path.display()
+            );
+            Ok((dev, false))
+        }
+    }
+}
+
+/// Under systemd: store a freshly bound devnode fd in the service's fd
+/// store (so a restarted daemon can `restore`), then report readiness.
+fn notify_systemd(dev: &Devnode, fresh: bool) {
+    if fresh {
+        let msg = sdnotify::fdstore_message(sdnotify::FD_NAME);
+        match sdnotify::notify(&msg, Some(dev.raw())) {
+            Ok(true) => info!("devnode fd stored in the systemd fd store"),
+            Ok(false) => {}
+            Err(e) => error!("sd_notify FDSTORE failed: {}", describe(&e)),
+        }
+    }
+    if let Err(e) = sdnotify::notify(&sdnotify::ready_message("serving"), None) {
+        error!("sd_notify READY failed: {}", describe(&e));
     }
 }
 
@@ -64,6 +117,10 @@ fn main() -> ExitCode {
         Ok(Parsed::Help) => {
             print!("{}", cli::USAGE);
             return ExitCode::SUCCESS;
+        }
+        Ok(Parsed::Supervise(o)) => {
+            log::set_level(o.log_level);
+            return supervise::run(&o);
         }
         Err(e) => {
             eprintln!("cachefiles-ondemandd: {e}\n\n{}", cli::USAGE);
@@ -89,13 +146,20 @@ fn main() -> ExitCode {
         }
     };
     let dev = match startup(&opts.startup) {
-        Ok(d) => d,
+        Ok((d, fresh)) => {
+            notify_systemd(&d, fresh);
+            d
+        }
         Err(e) => {
             error!("{e}");
             return ExitCode::FAILURE;
         }
     };
     let mut server = server::Server::new(blobs);
+    if opts.read_delay_ms > 0 {
+        info!("testing: delaying every READ by {} ms", opts.read_delay_ms);
+        server.set_read_delay(std::time::Duration::from_millis(opts.read_delay_ms));
+    }
     info!("serving blobs from {}", opts.blobs.display());
     let result = eventloop::run(&dev, &sfd, &mut server, opts.stats.as_deref());
     info!("shutting down with {} open objects", server.open_objects());

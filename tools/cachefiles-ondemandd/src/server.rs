@@ -40,6 +40,8 @@ pub struct Server {
     buf: AlignedBuf,
     /// Extra descriptors to protect (epoll, signalfd).
     extra_reserved: Vec<RawFd>,
+    /// Testing: delay before serving each READ.
+    read_delay: std::time::Duration,
 }
 
 impl Server {
@@ -51,7 +53,13 @@ impl Server {
             stats: Stats::default(),
             buf: AlignedBuf::new(COPY_CHUNK),
             extra_reserved: Vec::new(),
+            read_delay: std::time::Duration::ZERO,
         }
+    }
+
+    /// Sleeps `delay` before serving each READ (testing: a slow backend).
+    pub fn set_read_delay(&mut self, delay: std::time::Duration) {
+        self.read_delay = delay;
     }
 
     /// Marks `fd` as owned by the daemon (never adopted from a message).
@@ -220,6 +228,17 @@ impl Server {
 
     fn handle_read(&mut self, h: Header, read: ReadRequest) {
         self.stats.read += 1;
+        if !self.read_delay.is_zero() {
+            debug!(
+                "READ msg {} object {} [{:#x}+{:#x}] received; delaying {} ms",
+                h.msg_id,
+                h.object_id,
+                read.off,
+                read.len,
+                self.read_delay.as_millis()
+            );
+            std::thread::sleep(self.read_delay);
+        }
         let Some(obj) = self.objects.get(h.object_id) else {
             self.stats.errors += 1;
             // Without the object's anon fd there is no way to complete it;

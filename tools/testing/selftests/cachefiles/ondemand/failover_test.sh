@@ -1,0 +1,372 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Failover test of cachefiles on-demand mode (contract §1.12-1.13) with the
+# user-space daemon tools/cachefiles-ondemandd in `supervise` mode (TAP).
+# Runs as root inside the test VM with a cachefiles backend loaded:
+#
+#   scripts/vm-run --kernel debug --module c -- \
+#       tools/testing/selftests/cachefiles/ondemand/failover_test.sh
+#
+# The supervisor binds the cache and keeps /dev/cachefiles open; its child
+# daemon gets the fd over a Unix socket and sends `restore`.  Rounds: a
+# fresh EROFS image (never cached, so every read goes to the daemon) is
+# mounted and a reader computes the sha256 of every file while the daemon
+# child is SIGKILLed 10-200 ms (random) after the previous child started
+# (each time we wait for the supervisor to start a new one).  Requires: no read error, correct
+# checksums, one restart per kill, the mount usable at the end, SIGTERM to
+# the supervisor exits 0.  The log must show re-OPENs (READs on objects
+# whose anon fd died with a killed daemon) and READs re-sent with the same
+# msg id after `restore` (in flight when the daemon was killed).  Then the
+# systemd fd store, emulated by fake_systemd.py: FDSTORE=1/FDNAME=cachefiles
+# after bind, SIGKILL while a reader runs, restart with LISTEN_FDS, the
+# daemon sends `restore`, the read completes with correct checksums.  Then
+# the negative case: a plain daemon (nobody else keeps the devnode) is
+# SIGKILLed; an uncached read must fail (C 6.12: ENOBUFS), not hang.
+#
+# Env: CFRS_FAILOVER_KILLS (default 20) kills to reach;
+# CFRS_FAILOVER_KIB (default 2048) random data per round;
+# CFRS_FAILOVER_MAX_ROUNDS (default 40); CFRS_FAILOVER_KEEP=DIR copies
+# the daemon logs there at the end (a guest path: the VM's /tmp is not the
+# host's); CFRS_FAILOVER_READ_DELAY (default 100) ms the daemon sleeps
+# before serving each READ (--read-delay: a slow backend, so that kills
+# land while READs are in flight; without it the reads of a round were all
+# served before the first kill).
+# Kept small: cold reads run at ~1-2 MB/s on the TCG debug kernel.
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../../../../.." && pwd)
+daemon=${CFRS_ONDEMANDD:-$root/tools/cachefiles-ondemandd/target/release/cachefiles-ondemandd}
+kills_target=${CFRS_FAILOVER_KILLS:-20}
+kib=${CFRS_FAILOVER_KIB:-2048}
+read_delay=${CFRS_FAILOVER_READ_DELAY:-100}
+max_rounds=${CFRS_FAILOVER_MAX_ROUNDS:-40}
+work=$(mktemp -d /tmp/cfrs-failover.XXXXXX)
+cache=${CFRS_SCRATCH:-$work}/failover-cache
+blobs=$work/blobs
+sock=$work/supervisor.sock
+pidfile=$work/child.pid
+slog=$work/supervisor.log
+sup=
+pid=
+reader=
+
+n=0 failed=0
+tap() { # tap ok|fail NAME [diagnostic]
+	n=$((n + 1))
+	if [ "$1" = ok ]; then
+		echo "ok $n $2"
+	else
+		echo "not ok $n $2"
+		[ -z "$3" ] || echo "$3" | sed 's/^/# /'
+		failed=1
+	fi
+}
+check() { # check NAME CMD... : ok iff CMD succeeds
+	local name=$1
+	shift
+	if "$@"; then tap ok "$name"; else tap fail "$name"; fi
+}
+
+mounts=()
+cleanup() {
+	local m
+	[ -z "$reader" ] || kill "$reader" 2>/dev/null
+	for m in "${mounts[@]}"; do mountpoint -q "$m" && umount "$m"; done
+	for p in $pid $sup; do
+		if kill -0 "$p" 2>/dev/null; then
+			kill -TERM "$p"
+			wait "$p"
+		fi
+	done
+	if [ -n "$CFRS_FAILOVER_KEEP" ]; then
+		mkdir -p "$CFRS_FAILOVER_KEEP" && cp "$work"/*.log "$CFRS_FAILOVER_KEEP"/
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+manifest() { # sha256 of every file under DIR, relative paths
+	(cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum)
+}
+
+make_tree() { # make_tree DIR RANDOM_KIB: 4 random files + small ones
+	local d=$1 i
+	mkdir -p "$d/a/b"
+	for i in 1 2 3 4; do head -c $(($2 * 256)) /dev/urandom > "$d/r$i.bin"; done
+	for i in $(seq 1 10); do echo "small file $i $RANDOM" > "$d/a/f$i.txt"; done
+	head -c 4097 /dev/urandom > "$d/a/b/page-plus-one"
+}
+
+mount_erofs() { # mount_erofs MOUNTPOINT OPTIONS -> mount's status
+	mkdir -p "$1"
+	mounts+=("$1")
+	mount -t erofs none -o "$2" "$1" 2> "$work/mount.err"
+}
+
+# The running daemon child of the supervisor, if any, from the
+# supervisor's --child-pidfile; only shell builtins (every exec costs
+# 100+ ms on the TCG debug kernel, which would stretch the kill cadence).
+child_of() { # sets CHILD
+	local c st rest
+	CHILD=
+	{ read -r c < "$pidfile"; } 2> /dev/null || return 0
+	{ read -r _ _ st rest < "/proc/$c/stat"; } 2> /dev/null || return 0
+	[ "$st" = Z ] || CHILD=$c
+}
+
+# Waits (up to 20 s) for a running daemon child other than $1; sets CHILD.
+wait_new_child() { # wait_new_child OLD_PID
+	for _ in $(seq 1 1000); do
+		child_of
+		[ -n "$CHILD" ] && [ "$CHILD" != "$1" ] && return 0
+		bsleep 0.02
+	done
+	return 1
+}
+
+# sleep as a builtin: read with a timeout from a pipe nobody writes to.
+exec {sleep_fd}<> <(:)
+bsleep() { read -r -t "$1" -u "$sleep_fd"; }
+
+rand_sleep() { # sleep a random 10-200 ms
+	bsleep "0.$(printf %03d $((10 + RANDOM % 191)))"
+}
+
+echo "TAP version 13"
+if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root"; exit 0; fi
+if [ ! -x "$daemon" ]; then echo "1..0 # SKIP no daemon at $daemon (cargo build --release)"; exit 0; fi
+if ! command -v mkfs.erofs > /dev/null; then echo "1..0 # SKIP mkfs.erofs missing"; exit 0; fi
+if ! command -v pgrep > /dev/null; then echo "1..0 # SKIP pgrep missing"; exit 0; fi
+if [ ! -c /dev/cachefiles ]; then echo "1..0 # SKIP no /dev/cachefiles (backend not loaded)"; exit 0; fi
+echo "# backend ${CFRS_MODULE_NAME:-?}, daemon $daemon, target $kills_target kills, $kib KiB per round, READ delay $read_delay ms"
+
+mkdir -p "$cache" "$blobs"
+
+# --- supervisor start ----------------------------------------------------------
+"$daemon" supervise --socket "$sock" --cache-dir "$cache" --tag cfrs-failover \
+	--restart-delay 20 --restart-delay-max 200 --child-pidfile "$pidfile" -- \
+	--blobs "$blobs" --log-level debug --read-delay "$read_delay" 2> "$slog" &
+sup=$!
+wait_new_child ""
+child=$CHILD
+if [ -n "$child" ] && kill -0 "$sup" 2>/dev/null; then
+	tap ok supervisor.starts_daemon
+else
+	tap fail supervisor.starts_daemon "$(head -20 "$slog")"
+	echo "1..$n"
+	exit 1
+fi
+for _ in $(seq 1 50); do grep -q "sent 'restore'" "$slog" && break; sleep 0.1; done
+check supervisor.binds_cache grep -q cfrs-failover /proc/fs/fscache/caches
+check supervisor.child_gets_fd_and_restores grep -q "received the devnode fd from .* and sent 'restore'" "$slog"
+
+# --- rounds: read fresh images while killing the child -----------------------------
+restart_ms=
+kills=0 rounds=0 bad_reads=0 bad_sums=0 no_new_child=0 mount_fail=0 round_kills=
+start=$(date +%s)
+while [ $kills -lt "$kills_target" ] && [ $rounds -lt "$max_rounds" ]; do
+	rounds=$((rounds + 1))
+	src=$work/src$rounds mnt=$work/mnt$rounds
+	make_tree "$src" "$kib"
+	mkfs.erofs --quiet "$blobs/img$rounds" "$src" > /dev/null || { tap fail "round$rounds.mkfs"; break; }
+	manifest "$src" > "$work/want$rounds"
+	if ! mount_erofs "$mnt" "fsid=img$rounds"; then
+		mount_fail=$((mount_fail + 1))
+		echo "# round $rounds: mount failed: $(cat "$work/mount.err")"
+		continue
+	fi
+	(manifest "$mnt" > "$work/got$rounds" 2> "$work/err$rounds"; echo $? > "$work/rc$rounds") &
+	reader=$!
+	t0=$(date +%s%N)
+	k=0
+	while kill -0 "$reader" 2>/dev/null && [ $kills -lt "$kills_target" ]; do
+		rand_sleep
+		kill -0 "$reader" 2>/dev/null || break
+		child_of
+		child=$CHILD
+		[ -n "$child" ] || continue
+		kill -KILL "$child" && kills=$((kills + 1)) k=$((k + 1))
+		t1=$(date +%s%N)
+		if ! wait_new_child "$child"; then
+			no_new_child=$((no_new_child + 1))
+			echo "# no new child after killing $child"
+			break
+		fi
+		restart_ms="$restart_ms $((($(date +%s%N) - t1) / 1000000))"
+	done
+	# The reader must finish on its own (nothing may hang).
+	for _ in $(seq 1 1200); do kill -0 "$reader" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$reader" 2>/dev/null; then
+		echo "# round $rounds: reader still running after 120 s"
+		kill "$reader"
+	fi
+	wait "$reader" 2>/dev/null
+	reader=
+	echo "# round $rounds: $k kills while reading, reader took $((($(date +%s%N) - t0) / 1000000)) ms"
+	if [ "$(cat "$work/rc$rounds" 2>/dev/null)" != 0 ] || [ -s "$work/err$rounds" ]; then
+		bad_reads=$((bad_reads + 1))
+		echo "# round $rounds: read errors: $(head -5 "$work/err$rounds")"
+	fi
+	if ! diff -q "$work/want$rounds" "$work/got$rounds" > /dev/null; then
+		bad_sums=$((bad_sums + 1))
+		diff "$work/want$rounds" "$work/got$rounds" | head -5 | sed 's/^/# /'
+	fi
+	round_kills="$round_kills $k"
+	umount "$mnt" || echo "# round $rounds: umount failed"
+done
+echo "# $kills kills in $rounds rounds ($(($(date +%s) - start)) s); kills per round:$round_kills"
+echo "# ms from each SIGKILL to the new child:$restart_ms"
+check failover.kill_target_reached test "$kills" -ge "$kills_target"
+check failover.all_mounts_ok test "$mount_fail" = 0
+check failover.no_read_errors test "$bad_reads" = 0
+check failover.sha256_all_rounds_match test "$bad_sums" = 0
+check failover.new_child_after_each_kill test "$no_new_child" = 0
+wait_new_child ""
+child=$CHILD
+started=$(grep -c "supervisor: started daemon pid" "$slog")
+died=$(grep -c "supervisor: daemon pid .* died" "$slog")
+echo "# supervisor log: $started daemon starts, $died deaths logged"
+check failover.supervisor_logged_each_restart test "$started" = $((kills + 1)) -a "$died" = "$kills"
+reads=$(grep -c "DEBUG READ msg .* -> wrote" "$slog")
+opens=$(grep -c "DEBUG OPEN msg" "$slog")
+restores=$(grep -c "and sent 'restore'" "$slog")
+# Every mount opens its blob once; further OPENs are re-opens of objects
+# whose anon fd died with a killed daemon (a READ on a CLOSE object).
+# A READ received by a daemon that was killed before completing it is
+# re-sent (same msg id) to the next daemon after `restore`.
+resent=$(sed -n 's/.*DEBUG READ msg \([0-9]*\) .*received; delaying.*/\1/p' "$slog" | sort | uniq -d | wc -l)
+echo "# READs served $reads, OPENs $opens for $rounds mounts (re-opens $((opens - rounds))), restores $restores, in-flight READs re-sent after restore $resent"
+check failover.reads_went_to_daemon test "$reads" -gt 0
+check failover.reopens_seen test "$opens" -gt "$rounds"
+check failover.inflight_reads_resent test "$resent" -gt 0
+if [ "$opens" -le "$rounds" ] || [ "$resent" = 0 ]; then
+	grep -E "supervisor:|DEBUG OPEN|restore|received; delaying" "$slog" | head -40 | sed 's/^/# /'
+fi
+grep " ERROR " "$slog" | head -10 | sed 's/^/# /'
+
+# --- the mount still works at the end ------------------------------------------------
+rounds=$((rounds + 1))
+src=$work/src$rounds mnt=$work/mnt$rounds
+make_tree "$src" 64
+mkfs.erofs --quiet "$blobs/img$rounds" "$src" > /dev/null
+if mount_erofs "$mnt" "fsid=img$rounds" && diff <(manifest "$src") <(manifest "$mnt") > "$work/diff"; then
+	tap ok failover.final_mount_and_read
+else
+	tap fail failover.final_mount_and_read "$(cat "$work/mount.err" "$work/diff" | head -10)"
+fi
+mountpoint -q "$mnt" && umount "$mnt"
+check failover.final_umount test $? = 0
+
+# --- supervisor stop ------------------------------------------------------------------
+kill -TERM "$sup"
+wait "$sup"
+rc=$?
+sup=
+check supervisor.sigterm_exit_0 test "$rc" = 0
+check supervisor.child_stopped_with_it test -z "$(pgrep -f -- "--fd-from $sock")"
+check supervisor.socket_removed test ! -e "$sock"
+grep "supervisor: stopped" "$slog" | sed 's/^/# /'
+if grep -q cfrs-failover /proc/fs/fscache/caches; then
+	echo "# /proc/fs/fscache/caches still lists the cache:"
+	sed 's/^/#   /' /proc/fs/fscache/caches
+fi
+
+# --- systemd fd store (emulated by fake_systemd.py) --------------------------------------
+# The daemon, started with NOTIFY_SOCKET, stores its freshly bound devnode fd
+# (FDSTORE=1, FDNAME=cachefiles); after a SIGKILL the "service manager"
+# starts it again with that fd in LISTEN_FDS: it sends `restore` and the
+# reader that was blocked meanwhile completes.
+if command -v python3 > /dev/null; then
+	cache3=${CFRS_SCRATCH:-$work}/failover-cache3
+	mkdir -p "$cache3"
+	src=$work/src-sd mnt=$work/mnt-sd
+	make_tree "$src" 2048
+	mkfs.erofs --quiet "$blobs/img-sd" "$src" > /dev/null
+	coproc FS { python3 "$here/fake_systemd.py" -- "$daemon" --cache-dir "$cache3" \
+		--blobs "$blobs" --tag cfrs-fdstore --log-level debug --read-delay "$read_delay" \
+		2> "$work/fdstore.log"; }
+	line=
+	read -t 60 -r line <&"${FS[0]}"
+	if [ "$line" = stored ]; then
+		tap ok fdstore.daemon_stores_fd_and_notifies_ready
+	else
+		tap fail fdstore.daemon_stores_fd_and_notifies_ready "$line $(head -10 "$work/fdstore.log")"
+	fi
+	if mount_erofs "$mnt" fsid=img-sd; then
+		(manifest "$mnt" > "$work/got-sd" 2> "$work/err-sd"; echo $? > "$work/rc-sd") &
+		reader=$!
+		sleep 0.2
+		kill -0 "$reader" 2>/dev/null && echo "# reader still running when the daemon is killed"
+		echo kill >&"${FS[1]}"
+		line=
+		read -t 60 -r line <&"${FS[0]}"
+		echo "# fake systemd: $line"
+		case $line in
+		"restarted "*" stored-again") tap fail fdstore.restart_with_listen_fds "stored the fd again" ;;
+		"restarted "*) tap ok fdstore.restart_with_listen_fds ;;
+		*) tap fail fdstore.restart_with_listen_fds "$line" ;;
+		esac
+		check fdstore.daemon_restored grep -q "from systemd (LISTEN_FDS) and sent 'restore'" "$work/fdstore.log"
+		for _ in $(seq 1 1200); do kill -0 "$reader" 2>/dev/null || break; sleep 0.1; done
+		wait "$reader" 2>/dev/null
+		reader=
+		if [ "$(cat "$work/rc-sd")" = 0 ] && [ ! -s "$work/err-sd" ] &&
+			diff <(manifest "$src") "$work/got-sd" > "$work/diff"; then
+			tap ok fdstore.read_across_restart_sha256_match
+		else
+			tap fail fdstore.read_across_restart_sha256_match "$(cat "$work/err-sd" "$work/diff" | head -10)"
+		fi
+		umount "$mnt"
+	else
+		tap fail fdstore.mount "$(cat "$work/mount.err")"
+	fi
+	echo stop >&"${FS[1]}"
+	line=
+	read -t 60 -r line <&"${FS[0]}"
+	check fdstore.sigterm_exit_0 test "$line" = "stopped 0"
+	wait "$FS_PID" 2>/dev/null
+fi
+
+# --- negative case: no keeper ------------------------------------------------------------
+# A plain daemon holds the only devnode fd: SIGKILL makes the cache DEAD,
+# and a read of data never fetched fails (no failover).
+cache2=${CFRS_SCRATCH:-$work}/failover-cache2
+mkdir -p "$cache2"
+src=$work/src-neg mnt=$work/mnt-neg
+make_tree "$src" 256
+mkfs.erofs --quiet "$blobs/img-neg" "$src" > /dev/null
+"$daemon" --cache-dir "$cache2" --blobs "$blobs" --stats "$work/neg.stats" 2> "$work/neg.log" &
+pid=$!
+for _ in $(seq 1 100); do [ -e "$work/neg.stats" ] && break; sleep 0.1; done
+if mount_erofs "$mnt" fsid=img-neg && cmp -s "$src/a/f1.txt" "$mnt/a/f1.txt"; then
+	tap ok nokeeper.mount_and_first_read
+else
+	tap fail nokeeper.mount_and_first_read "$(cat "$work/mount.err" "$work/neg.log" | head -10)"
+fi
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null
+pid=
+timeout 120 cat "$mnt/r2.bin" > /dev/null 2> "$work/cat.err"
+rc=$?
+echo "# read after daemon death (no keeper): status $rc: $(cat "$work/cat.err")"
+check nokeeper.uncached_read_fails_without_hang test "$rc" != 0 -a "$rc" != 124
+if command -v python3 > /dev/null; then
+	errno=$(python3 -c '
+import os, sys, errno
+try:
+    fd = os.open(sys.argv[1], os.O_RDONLY)
+    os.read(fd, 65536)
+    print("0")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, e.errno))' "$mnt/r3.bin")
+	echo "# read(2) of another uncached file: $errno"
+	case $errno in
+	EIO | ENOBUFS) tap ok nokeeper.errno_eio_or_enobufs ;;
+	*) tap fail nokeeper.errno_eio_or_enobufs "got $errno" ;;
+	esac
+fi
+timeout 120 umount "$mnt"
+check nokeeper.umount test $? = 0
+
+echo "1..$n"
+exit $failed
