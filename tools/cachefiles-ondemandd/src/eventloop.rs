@@ -26,11 +26,17 @@ fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
 }
 
 /// Blocks SIGTERM and SIGINT and returns a signalfd delivering them.
-///
-/// Their dispositions are first reset to the default: a shell starts
-/// background jobs with SIGINT ignored, and an ignored signal is discarded
-/// before it could reach the signalfd.
 pub fn termination_signalfd() -> io::Result<OwnedFd> {
+    signalfd_for(&[])
+}
+
+/// Blocks SIGTERM, SIGINT and `extra` and returns a signalfd delivering
+/// them.
+///
+/// The dispositions of SIGTERM and SIGINT are first reset to the default:
+/// a shell starts background jobs with SIGINT ignored, and an ignored
+/// signal is discarded before it could reach the signalfd.
+pub fn signalfd_for(extra: &[libc::c_int]) -> io::Result<OwnedFd> {
     // SAFETY: sigset_t is plain data; the sig* calls initialise and fill it.
     // Setting SIG_DFL installs no handler code.
     unsafe {
@@ -40,6 +46,9 @@ pub fn termination_signalfd() -> io::Result<OwnedFd> {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGINT);
+        for &sig in extra {
+            libc::sigaddset(&mut set, sig);
+        }
         let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         if rc != 0 {
             return Err(io::Error::from_raw_os_error(rc));

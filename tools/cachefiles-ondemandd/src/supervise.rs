@@ -25,29 +25,6 @@ pub fn backoff(base_ms: u64, max_ms: u64, quick_deaths: u32) -> Duration {
     Duration::from_millis(base_ms.saturating_mul(1 << shift).min(max_ms))
 }
 
-fn signalfd() -> io::Result<OwnedFd> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: as in eventloop::termination_signalfd, plus SIGCHLD.
-    unsafe {
-        libc::signal(libc::SIGTERM, libc::SIG_DFL);
-        libc::signal(libc::SIGINT, libc::SIG_DFL);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGCHLD);
-        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(OwnedFd::from_raw_fd(fd))
-    }
-}
-
 /// Drains the signalfd; returns a termination signal if one arrived.
 fn read_signals(sfd: &OwnedFd) -> Option<u32> {
     let mut term = None;
@@ -276,7 +253,7 @@ pub fn run(opts: &SuperviseOptions) -> std::process::ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let sfd = match signalfd() {
+    let sfd = match crate::eventloop::signalfd_for(&[libc::SIGCHLD]) {
         Ok(s) => s,
         Err(e) => {
             error!("cannot set up signal handling: {}", describe(&e));
