@@ -146,10 +146,7 @@ fn parse_supervise(args: Vec<String>) -> Result<Parsed, String> {
         if arg == "-h" || arg == "--help" {
             return Ok(Parsed::Help);
         }
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
+        let (name, inline) = split_option(&arg);
         let mut value = || -> Result<String, String> {
             match inline.clone() {
                 Some(v) => Ok(v),
@@ -224,10 +221,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
         if arg == "-h" || arg == "--help" {
             return Ok(Parsed::Help);
         }
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
+        let (name, inline) = split_option(&arg);
         let mut value = || -> Result<String, String> {
             match inline.clone() {
                 Some(v) => Ok(v),
@@ -294,6 +288,15 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
         log_level: level,
         read_delay_ms,
     }))
+}
+
+/// Splits `--name=value` into the name and the inline value; any other
+/// argument is returned whole, with no value.
+fn split_option(arg: &str) -> (String, Option<String>) {
+    match arg.split_once('=') {
+        Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+        _ => (arg.to_string(), None),
+    }
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@ pub fn signalfd_for(extra: &[libc::c_int]) -> io::Result<OwnedFd> {
 }
 
 /// Reads the pending signal number from the signalfd, if any.
-fn read_signal(sfd: &OwnedFd) -> Option<u32> {
+pub fn read_signal(sfd: &OwnedFd) -> Option<u32> {
     // SAFETY: signalfd_siginfo is plain data; read() fills at most its size.
     unsafe {
         let mut info: libc::signalfd_siginfo = std::mem::zeroed();

@@ -28,25 +28,12 @@ pub fn backoff(base_ms: u64, max_ms: u64, quick_deaths: u32) -> Duration {
 /// Drains the signalfd; returns a termination signal if one arrived.
 fn read_signals(sfd: &OwnedFd) -> Option<u32> {
     let mut term = None;
-    loop {
-        // SAFETY: signalfd_siginfo is plain data; read() fills at most it.
-        let (n, info) = unsafe {
-            let mut info: libc::signalfd_siginfo = std::mem::zeroed();
-            let size = std::mem::size_of::<libc::signalfd_siginfo>();
-            let n = libc::read(
-                sfd.as_raw_fd(),
-                (&mut info as *mut libc::signalfd_siginfo).cast(),
-                size,
-            );
-            (n, info)
-        };
-        if n != std::mem::size_of::<libc::signalfd_siginfo>() as isize {
-            return term;
-        }
-        if info.ssi_signo != libc::SIGCHLD as u32 {
-            term = Some(info.ssi_signo);
+    while let Some(sig) = crate::eventloop::read_signal(sfd) {
+        if sig != libc::SIGCHLD as u32 {
+            term = Some(sig);
         }
     }
+    term
 }
 
 fn bind(opts: &SuperviseOptions) -> Result<Devnode, String> {
