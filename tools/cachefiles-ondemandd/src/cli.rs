@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::fault::Fault;
 use crate::log::Level;
 
 /// Usage text.
@@ -30,6 +31,9 @@ Serves cachefiles on-demand requests (EROFS over fscache) from the files of
   --log-level LEVEL   error, warn, info (default) or debug
   --read-delay MS     testing: sleep MS before serving each READ (a slow
                       backend; makes failover tests hit in-flight READs)
+  --fault KIND:BLOB   testing: misbehave on the READs of blob BLOB:
+                      read-stall (never answer them) or read-close (close
+                      the object's anon fd at the first one, unanswered)
   -h, --help          this text
 
 Under systemd (NOTIFY_SOCKET set) a freshly bound devnode fd is handed to
@@ -105,6 +109,8 @@ pub struct Options {
     pub log_level: Level,
     /// Testing: sleep this long before serving each READ.
     pub read_delay_ms: u64,
+    /// Testing: a misbehaviour to inject.
+    pub fault: Option<Fault>,
 }
 
 /// Result of parsing: run, or print help.
@@ -210,6 +216,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
     let mut it = args.into_iter();
     let mut fd_from = None;
     let mut read_delay_ms = 0;
+    let mut fault = None;
     let mut cache_dir = None;
     let mut blobs = None;
     let mut tag = None;
@@ -241,6 +248,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
                     .parse()
                     .map_err(|_| format!("--read-delay: '{v}' is not a number of milliseconds"))?;
             }
+            "--fault" => fault = Some(Fault::parse(&value()?)?),
             "--fd" => {
                 let v = value()?;
                 let n: i32 = v
@@ -287,6 +295,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
         stats,
         log_level: level,
         read_delay_ms,
+        fault,
     }))
 }
 
@@ -332,6 +341,7 @@ mod tests {
                 stats: Some("/s".into()),
                 log_level: Level::Debug,
                 read_delay_ms: 0,
+                fault: None,
             }))
         );
     }
@@ -356,6 +366,11 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(p(&["--fd", "3", "--blobs", "/b", "--read-delay", "-1"]).is_err());
+        match p(&["--fd", "3", "--blobs", "/b", "--fault", "read-stall:x"]) {
+            Ok(Parsed::Run(o)) => assert_eq!(o.fault, Some(Fault::parse("read-stall:x").unwrap())),
+            other => panic!("{other:?}"),
+        }
+        assert!(p(&["--fd", "3", "--blobs", "/b", "--fault", "read-stall"]).is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod blobs;
 mod cli;
 mod devnode;
 mod eventloop;
+mod fault;
 mod fdpass;
 mod log;
 mod objects;
@@ -159,6 +160,13 @@ fn main() -> ExitCode {
     if opts.read_delay_ms > 0 {
         info!("testing: delaying every READ by {} ms", opts.read_delay_ms);
         server.set_read_delay(std::time::Duration::from_millis(opts.read_delay_ms));
+    }
+    if let Some(f) = &opts.fault {
+        info!(
+            "testing: injecting fault {:?} on the READs of blob '{}'",
+            f.kind, f.blob
+        );
+        server.set_fault(f.clone());
     }
     info!("serving blobs from {}", opts.blobs.display());
     let result = eventloop::run(&dev, &sfd, &mut server, opts.stats.as_deref());

@@ -6,6 +6,7 @@ use std::os::fd::RawFd;
 use crate::align::{self, AlignedBuf};
 use crate::blobs::BlobDir;
 use crate::devnode::{self, describe, errno_name};
+use crate::fault::{Fault, FaultKind};
 use crate::objects::{Object, ObjectTable};
 use crate::protocol::{self, display_key, Header, Message, OpenRequest, ReadRequest, Request};
 use crate::stats::Stats;
@@ -42,6 +43,9 @@ pub struct Server {
     extra_reserved: Vec<RawFd>,
     /// Testing: delay before serving each READ.
     read_delay: std::time::Duration,
+    /// Testing: misbehaviour to inject, and whether a one-shot one fired.
+    fault: Option<Fault>,
+    fault_fired: bool,
 }
 
 impl Server {
@@ -54,7 +58,14 @@ impl Server {
             buf: AlignedBuf::new(COPY_CHUNK),
             extra_reserved: Vec::new(),
             read_delay: std::time::Duration::ZERO,
+            fault: None,
+            fault_fired: false,
         }
+    }
+
+    /// Injects `fault` (testing: see [`FaultKind`]).
+    pub fn set_fault(&mut self, fault: Fault) {
+        self.fault = Some(fault);
     }
 
     /// Sleeps `delay` before serving each READ (testing: a slow backend).
@@ -226,6 +237,41 @@ impl Server {
         }
     }
 
+    /// Testing: misbehaves on this READ if a fault applies to its blob;
+    /// returns true if the READ must be left unanswered.
+    fn inject_read_fault(&mut self, h: Header, read: &ReadRequest) -> bool {
+        let Some(fault) = &self.fault else {
+            return false;
+        };
+        let Some(obj) = self.objects.get(h.object_id) else {
+            return false;
+        };
+        if obj.name != fault.blob {
+            return false;
+        }
+        match fault.kind {
+            FaultKind::ReadStall => {
+                warn!(
+                    "testing: READ msg {} object {} blob '{}' [{:#x}+{:#x}] left unanswered (read-stall)",
+                    h.msg_id, h.object_id, obj.name, read.off, read.len
+                );
+            }
+            FaultKind::ReadClose => {
+                if self.fault_fired {
+                    return false;
+                }
+                self.fault_fired = true;
+                warn!(
+                    "testing: READ msg {} object {} blob '{}' [{:#x}+{:#x}]: closed the anon fd, left unanswered (read-close)",
+                    h.msg_id, h.object_id, obj.name, read.off, read.len
+                );
+                self.objects.remove(h.object_id);
+            }
+        }
+        self.stats.faults += 1;
+        true
+    }
+
     fn handle_read(&mut self, h: Header, read: ReadRequest) {
         self.stats.read += 1;
         if !self.read_delay.is_zero() {
@@ -238,6 +284,9 @@ impl Server {
                 self.read_delay.as_millis()
             );
             std::thread::sleep(self.read_delay);
+        }
+        if self.inject_read_fault(h, &read) {
+            return;
         }
         let Some(obj) = self.objects.get(h.object_id) else {
             self.stats.errors += 1;
@@ -430,6 +479,44 @@ mod tests {
         s.handle_raw(&ctl, &[1, 2, 3]);
         s.handle_raw(&ctl, &build(2, 77, 1, &[]));
         assert!(ctl.sent.borrow().is_empty());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn read_faults_leave_reads_unanswered() {
+        let (mut s, dir) = setup("fault");
+        let ctl = FakeCtl::default();
+        let (fd, mut rd) = fake_anon_fd();
+        s.set_fault(Fault::parse("read-stall:blob").unwrap());
+        s.handle_raw(
+            &ctl,
+            &build(1, OP_OPEN, 1, &open_payload(b"erofs,blob", b"blob", fd)),
+        );
+        let mut p = 0u64.to_ne_bytes().to_vec();
+        p.extend_from_slice(&4096u64.to_ne_bytes());
+        s.handle_raw(&ctl, &build(2, OP_READ, 1, &p));
+        s.handle_raw(&ctl, &build(3, OP_READ, 1, &p));
+        // Nothing written (a write to the pipe would show), no ioctl tried.
+        assert_eq!((s.stats.read, s.stats.faults, s.stats.errors), (2, 2, 0));
+        assert_eq!(s.stats.bytes, 0);
+        assert!(!is_closed(&mut rd) && s.open_objects() == 1);
+
+        // read-close: the first READ closes the anon fd, once.
+        s.set_fault(Fault::parse("read-close:blob").unwrap());
+        s.handle_raw(&ctl, &build(4, OP_READ, 1, &p));
+        assert!(is_closed(&mut rd), "anon fd closed");
+        assert_eq!((s.open_objects(), s.stats.faults), (0, 3));
+        let (fd2, mut rd2) = fake_anon_fd();
+        s.handle_raw(
+            &ctl,
+            &build(5, OP_OPEN, 2, &open_payload(b"erofs,blob", b"blob", fd2)),
+        );
+        s.handle_raw(&ctl, &build(6, OP_READ, 2, &p));
+        assert_eq!(s.stats.faults, 3, "read-close fires once");
+        // Served: the copy into the pipe (no pwrite there) and the ioctl fail.
+        assert!(s.stats.errors > 0, "the next READ is served");
+        assert!(!is_closed(&mut rd2));
+        s.close_all();
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -20,26 +20,29 @@ pub struct Stats {
     pub bytes: u64,
     /// Malformed messages, unknown objects, failed writes/ioctls.
     pub errors: u64,
+    /// Testing: faults injected (`--fault`).
+    pub faults: u64,
 }
 
 impl Stats {
     /// `key=value` lines, stable for scripts.
     pub fn render(&self) -> String {
         format!(
-            "open={}\nopen_ok={}\nopen_failed={}\nclose={}\nread={}\nbytes={}\nerrors={}\n",
+            "open={}\nopen_ok={}\nopen_failed={}\nclose={}\nread={}\nbytes={}\nerrors={}\nfaults={}\n",
             self.open,
             self.open_ok,
             self.open_failed,
             self.close,
             self.read,
             self.bytes,
-            self.errors
+            self.errors,
+            self.faults
         )
     }
 
     /// One-line summary for the log.
     pub fn summary(&self) -> String {
-        format!(
+        let mut s = format!(
             "OPEN {} ({} ok, {} failed), CLOSE {}, READ {}, {} bytes served, {} errors",
             self.open,
             self.open_ok,
@@ -48,7 +51,11 @@ impl Stats {
             self.read,
             self.bytes,
             self.errors
-        )
+        );
+        if self.faults > 0 {
+            s.push_str(&format!(", {} faults injected", self.faults));
+        }
+        s
     }
 
     /// Replaces `path` atomically (write a temporary file, then rename).
@@ -74,6 +81,7 @@ mod tests {
             read: 5,
             bytes: 4096,
             errors: 0,
+            faults: 0,
         };
         assert!(s.render().contains("\nread=5\n"));
         assert!(s.summary().contains("READ 5"));
