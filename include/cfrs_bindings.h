@@ -9,6 +9,8 @@
 
 #include <linux/anon_inodes.h>
 #include <linux/capability.h>
+#include <linux/completion.h>
+#include <linux/fcntl.h>
 #include <linux/cred.h>
 #include <linux/fs_struct.h>
 #include <linux/fscache-cache.h>
@@ -35,5 +37,12 @@ const unsigned int CFRS_IOP_XATTR = IOP_XATTR;
 const unsigned long CFRS_PAGE_SIZE = PAGE_SIZE;
 const int CFRS_MISC_DYNAMIC_MINOR = MISC_DYNAMIC_MINOR;
 const int CFRS_CAP_SYS_ADMIN = CAP_SYS_ADMIN;
+const unsigned int CFRS_IOC_READ_COMPLETE = CACHEFILES_IOC_READ_COMPLETE;
+const unsigned int CFRS_O_WRONLY = O_WRONLY;
+const unsigned int CFRS_O_BACKING = O_RDWR | O_LARGEFILE | O_DIRECT;
+const unsigned int CFRS_FMODE_PWRITE_LSEEK = (__force unsigned int)(FMODE_PWRITE | FMODE_LSEEK);
+const int CFRS_SEEK_DATA = SEEK_DATA;
+const int CFRS_SEEK_HOLE = SEEK_HOLE;
+const unsigned int CFRS_S_IFREG_0600 = S_IFREG | 0600;
 
 #endif /* CFRS_BINDINGS_H */

@@ -4,7 +4,12 @@
  * Rust crate.  See cfrs_helpers.h.
  */
 
+#include <linux/completion.h>
 #include <linux/cred.h>
+#include <linux/ioprio.h>
+#include <linux/sched/mm.h>
+#include <linux/uio.h>
+#include <linux/workqueue.h>
 #include <linux/dcache.h>
 #include <linux/fs.h>
 #include <linux/fs_struct.h>
@@ -158,4 +163,100 @@ void cfrs_volume_pin(struct fscache_volume *volume)
 int cfrs_volume_accesses(const struct fscache_volume *volume)
 {
 	return atomic_read(&volume->n_accesses);
+}
+
+void cfrs_init_completion(struct completion *x)
+{
+	init_completion(x);
+}
+
+struct file *cfrs_get_file(struct file *f)
+{
+	return get_file(f);
+}
+
+/* A synchronous direct-I/O kiocb, as cachefiles sets up its own. */
+void cfrs_init_dio_kiocb(struct kiocb *iocb, struct file *file, loff_t pos,
+			 bool write)
+{
+	memset(iocb, 0, sizeof(*iocb));
+	iocb->ki_filp = file;
+	iocb->ki_pos = pos;
+	iocb->ki_flags = IOCB_DIRECT | (write ? IOCB_WRITE : 0);
+	iocb->ki_ioprio = get_current_ioprio();
+}
+
+size_t cfrs_iov_iter_count(const struct iov_iter *i)
+{
+	return iov_iter_count(i);
+}
+
+unsigned int cfrs_memalloc_nofs_save(void)
+{
+	return memalloc_nofs_save();
+}
+
+void cfrs_memalloc_nofs_restore(unsigned int flags)
+{
+	memalloc_nofs_restore(flags);
+}
+
+/* The module's own queue for object re-open work: destroying it at module
+ * exit drains it, so no work runs module code after unload. */
+struct workqueue_struct *cfrs_alloc_workqueue(void)
+{
+	return alloc_workqueue("cachefiles_rs", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
+}
+
+const void *cfrs_fscache_get_key(struct fscache_cookie *cookie)
+{
+	return fscache_get_key(cookie);
+}
+
+const void *cfrs_fscache_get_aux(struct fscache_cookie *cookie)
+{
+	return fscache_get_aux(cookie);
+}
+
+struct fscache_cookie *cfrs_cookie_get(struct fscache_cookie *cookie)
+{
+	return fscache_get_cookie(cookie, fscache_cookie_get_attach_object);
+}
+
+void cfrs_cookie_put(struct fscache_cookie *cookie)
+{
+	fscache_put_cookie(cookie, fscache_cookie_put_object);
+}
+
+void cfrs_cookie_end_io_access(struct fscache_cookie *cookie)
+{
+	fscache_end_cookie_access(cookie, fscache_access_io_end);
+}
+
+void cfrs_fscache_count_object(struct fscache_cache *cache)
+{
+	fscache_count_object(cache);
+}
+
+void cfrs_fscache_uncount_object(struct fscache_cache *cache)
+{
+	fscache_uncount_object(cache);
+}
+
+bool cfrs_cookie_test_flag(struct fscache_cookie *cookie, int bit)
+{
+	return test_bit(bit, &cookie->flags);
+}
+
+void cfrs_cookie_set_flag(struct fscache_cookie *cookie, int bit, bool on)
+{
+	if (on)
+		set_bit(bit, &cookie->flags);
+	else
+		clear_bit(bit, &cookie->flags);
+}
+
+bool cfrs_cookie_test_and_clear_flag(struct fscache_cookie *cookie, int bit)
+{
+	return test_and_clear_bit(bit, &cookie->flags);
 }

@@ -63,4 +63,31 @@ void cfrs_volume_pin(struct fscache_volume *volume);
 int cfrs_volume_accesses(const struct fscache_volume *volume);
 void cfrs_cond_resched(void);
 
+/* Files, completions and I/O (include/linux/{fs,completion,uio}.h). */
+struct completion;
+struct fscache_cookie;
+struct iov_iter;
+struct kiocb;
+struct workqueue_struct;
+void cfrs_init_completion(struct completion *x);
+struct file *cfrs_get_file(struct file *f);
+void cfrs_init_dio_kiocb(struct kiocb *iocb, struct file *file, loff_t pos,
+			 bool write);
+size_t cfrs_iov_iter_count(const struct iov_iter *i);
+unsigned int cfrs_memalloc_nofs_save(void);
+void cfrs_memalloc_nofs_restore(unsigned int flags);
+struct workqueue_struct *cfrs_alloc_workqueue(void);
+
+/* Cookies, with the trace reasons cachefiles uses. */
+const void *cfrs_fscache_get_key(struct fscache_cookie *cookie);
+const void *cfrs_fscache_get_aux(struct fscache_cookie *cookie);
+struct fscache_cookie *cfrs_cookie_get(struct fscache_cookie *cookie);
+void cfrs_cookie_put(struct fscache_cookie *cookie);
+void cfrs_cookie_end_io_access(struct fscache_cookie *cookie);
+void cfrs_fscache_count_object(struct fscache_cache *cache);
+void cfrs_fscache_uncount_object(struct fscache_cache *cache);
+bool cfrs_cookie_test_flag(struct fscache_cookie *cookie, int bit);
+void cfrs_cookie_set_flag(struct fscache_cookie *cookie, int bit, bool on);
+bool cfrs_cookie_test_and_clear_flag(struct fscache_cookie *cookie, int bit);
+
 #endif /* CFRS_HELPERS_H */

@@ -21,9 +21,17 @@
 //!   resources; they are immutable once published, so users clone the `Arc`
 //!   and drop the lock at once (no sleeping under it).
 //! * `flags` and the counters are atomics.
+//! * `objects` (a mutex) lists the live objects, to withdraw them on
+//!   unbind; `reqs` (a mutex) holds the on-demand requests (see
+//!   [`crate::ondemand`]).  Neither is held while calling into fscache.
 
 use crate::cmd::{self, errno::*, Command, Errno, Limit, Limits, Space, Thresholds};
-use crate::fscache::{CacheCookie, CacheOps, Cookie, VolumeHandle};
+use crate::fscache::{
+    CacheCookie, CacheOps, Cookie, Cres, ReadHole, Source, VolumeHandle, Want,
+};
+use crate::object::Object;
+use crate::ondemand::{self, Requests};
+use crate::vfs::IovIter;
 use crate::layout;
 use crate::poll::{PollQueue, WaitKey, EPOLLIN, EPOLLOUT};
 use crate::vfs::{self, Cred, Dentry, Mount, Path, RenameLock, S_KERNEL_FILE};
@@ -34,7 +42,7 @@ use kernel::prelude::{
 };
 use kernel::rbtree::RBTree;
 use kernel::str::BStr;
-use kernel::sync::{Arc, Mutex, SpinLock};
+use kernel::sync::{Arc, ArcBorrow, Mutex, SpinLock};
 
 /// The cache has been bound to a directory and registered (`READY`).
 const READY: usize = 1 << 0;
@@ -83,10 +91,15 @@ impl Drop for CacheDir {
 /// marked in use.  Kept in the fscache volume's `cache_priv`.
 pub(crate) struct CacheVolume {
     /// The fan-out directories `@00`..`@ff` (dropped before `dentry`).
-    /// Only held for now; cookie lookups (issue 3) will read it.
-    #[expect(dead_code)]
     fanout: KVec<CacheDir>,
     dentry: CacheDir,
+}
+
+impl CacheVolume {
+    /// Fan-out directory `i` (`@xx`).
+    pub(crate) fn fanout_dir(&self, i: u8) -> Option<&Dentry> {
+        self.fanout.get(usize::from(i)).map(|d| &d.dentry)
+    }
 }
 
 /// What a bound cache holds; immutable once published.
@@ -94,14 +107,16 @@ pub(crate) struct CacheVolume {
 /// Fields drop in declaration order, which is the required teardown order:
 /// the fscache cookie first (after withdrawal), then the directories, and
 /// the mount only after every dentry on it is released.
-struct Bound {
+pub(crate) struct Bound {
     cookie: CacheCookie<Cache>,
     store: CacheDir,
     graveyard: CacheDir,
-    mnt: Mount,
+    pub(crate) mnt: Mount,
     /// The credentials the cache acts with on the backing filesystem.
-    cred: Cred,
-    thresholds: Thresholds,
+    pub(crate) cred: Cred,
+    pub(crate) thresholds: Thresholds,
+    /// The backing filesystem's block size (at most a page).
+    pub(crate) bsize: u64,
 }
 
 /// The state behind one open of the devnode.
@@ -121,6 +136,12 @@ pub(crate) struct Cache {
     /// with `GFP_KERNEL`.
     #[pin]
     volumes: Mutex<RBTree<usize, VolumeHandle<Cache>>>,
+    /// The live objects, by address (C's `object_list`).
+    #[pin]
+    objects: Mutex<RBTree<usize, Arc<Object>>>,
+    /// On-demand requests (C's `reqs` and `ondemand_ids`).
+    #[pin]
+    pub(crate) reqs: Mutex<Requests>,
     f_released: AtomicU32,
     b_released: AtomicU64,
     b_writing: AtomicU64,
@@ -149,6 +170,8 @@ impl Cache {
                 bound <- kernel::new_spinlock!(None),
                 pollwq <- PollQueue::new(kernel::c_str!("cachefiles_rs_pollwq"), &POLLWQ_KEY),
                 volumes <- kernel::new_mutex!(RBTree::new()),
+                objects <- kernel::new_mutex!(RBTree::new()),
+                reqs <- kernel::new_mutex!(Requests::new()),
                 f_released: AtomicU32::new(0),
                 b_released: AtomicU64::new(0),
                 b_writing: AtomicU64::new(0),
@@ -174,7 +197,7 @@ impl Cache {
         self.flags.fetch_and(!bit, Ordering::AcqRel) & bit != 0
     }
 
-    fn bound(&self) -> Option<Arc<Bound>> {
+    pub(crate) fn bound(&self) -> Option<Arc<Bound>> {
         self.bound.lock().clone()
     }
 
@@ -183,14 +206,33 @@ impl Cache {
         self.test(ONDEMAND)
     }
 
-    /// The devnode is being closed: the cache is dead from now on.
+    /// Whether the cache is dead (devnode closed or I/O error).
+    pub(crate) fn is_dead(&self) -> bool {
+        self.test(DEAD)
+    }
+
+    /// Wakes the daemon's pollers.
+    pub(crate) fn wake_daemon(&self) {
+        self.pollwq.wake_all();
+    }
+
+    /// The devnode is being closed: the cache is dead from now on, and
+    /// every pending on-demand request fails.
     pub(crate) fn release(self: Arc<Self>) {
         self.set(DEAD);
+        if self.ondemand() {
+            ondemand::flush(&self);
+        }
         self.put_pin();
     }
 
+    /// Takes an unbind pin (for an anonymous fd).
+    pub(crate) fn get_pin(&self) {
+        self.pins.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Drops an unbind pin; the last one unbinds the cache.
-    fn put_pin(&self) {
+    pub(crate) fn put_pin(&self) {
         if self.pins.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.unbind();
             DEVICE_TAKEN.store(false, Ordering::Release);
@@ -209,8 +251,7 @@ impl Cache {
             );
             bound.cookie.withdraw();
             self.withdraw_volume_accesses();
-            // No objects exist yet in this backend, so there are none to
-            // withdraw before waiting.
+            self.withdraw_objects();
             bound.cookie.wait_for_objects();
             let _creds = bound.cred.override_current();
             self.withdraw_volumes(&bound);
@@ -225,6 +266,59 @@ impl Cache {
         // reference to us), unmarks the directories and puts the mount and
         // credentials.
         drop(bound);
+    }
+
+    /// Asks fscache to withdraw every live object's cookie (C's
+    /// `cachefiles_withdraw_objects`); `wait_for_objects` then waits for
+    /// them to be freed.
+    fn withdraw_objects(&self) {
+        loop {
+            let object = {
+                let mut objects = self.objects.lock();
+                let Some(&addr) = objects.keys().next() else {
+                    return;
+                };
+                objects.remove(&addr)
+            };
+            if let Some(object) = object {
+                object.cookie().withdraw();
+            }
+            vfs::cond_resched();
+        }
+    }
+
+    /// Lists a looked-up object (for withdrawal on unbind).
+    pub(crate) fn add_object(&self, object: &Arc<Object>) -> Result<(), Errno> {
+        let addr = &**object as *const Object as usize;
+        self.objects
+            .lock()
+            .try_create_and_insert(addr, object.clone(), GFP_KERNEL)
+            .map(|_| ())
+            .map_err(|_| ENOMEM)
+    }
+
+    /// Unlists an object being withdrawn.
+    pub(crate) fn remove_object(&self, object: &Object) {
+        let addr = object as *const Object as usize;
+        let removed = self.objects.lock().remove(&addr);
+        drop(removed);
+    }
+
+    /// A backing file was released: the daemon may cull it (C's
+    /// `cachefiles_unmark_inode_in_use` accounting).
+    pub(crate) fn file_released(&self, blocks: u64) {
+        self.b_released.fetch_add(blocks, Ordering::AcqRel);
+        self.f_released.fetch_add(1, Ordering::AcqRel);
+        self.state_changed();
+    }
+
+    /// Runs a write of `blocks` backing blocks, counted as in flight for
+    /// the free-space checks meanwhile.
+    pub(crate) fn writing<R>(&self, blocks: u64, write: impl FnOnce() -> R) -> R {
+        self.b_writing.fetch_add(blocks, Ordering::AcqRel);
+        let r = write();
+        self.b_writing.fetch_sub(blocks, Ordering::AcqRel);
+        r
     }
 
     /// Waits for accesses to each volume still in use to drain (C's
@@ -357,13 +451,17 @@ impl Cache {
         Some(data)
     }
 
-    /// Marks the cache dead after an I/O error on the backing filesystem.
-    fn io_error(&self, what: core::fmt::Arguments<'_>) {
+    /// Marks the cache dead after an I/O error on the backing filesystem;
+    /// pending on-demand requests fail.
+    pub(crate) fn io_error(&self, what: core::fmt::Arguments<'_>) {
         pr_err!("I/O Error: {}\n", what);
         if let Some(b) = self.bound() {
             b.cookie.io_error();
         }
         self.set(DEAD);
+        if self.ondemand() {
+            ondemand::flush(self);
+        }
     }
 
     /// Records a state change and wakes the daemon's pollers.
@@ -374,7 +472,7 @@ impl Cache {
 
     /// Checks the backing filesystem for room for `fnr` files and `bnr`
     /// blocks, and starts or stops culling (C's `cachefiles_has_space`).
-    fn has_space(
+    pub(crate) fn has_space(
         &self,
         mnt: &Mount,
         thresholds: &Thresholds,
@@ -416,7 +514,7 @@ impl Cache {
 
     /// Normal-mode `read()`: the status line.  `write` copies it out.
     pub(crate) fn read(
-        &self,
+        self: &Arc<Self>,
         buflen: usize,
         write: impl FnOnce(&[u8]) -> Result<(), Errno>,
     ) -> Result<usize, Errno> {
@@ -424,8 +522,7 @@ impl Cache {
             return Ok(0);
         }
         if self.ondemand() {
-            // No on-demand requests exist in this version of the module.
-            return Ok(0);
+            return ondemand::daemon_read(self, buflen, write);
         }
         let Some(bound) = self.bound() else {
             return Ok(0);
@@ -454,7 +551,11 @@ impl Cache {
     /// `poll()` mask.
     pub(crate) fn poll_mask(&self) -> u32 {
         let mut mask = 0;
-        if !self.ondemand() && self.test(STATE_CHANGED) {
+        if self.ondemand() {
+            if ondemand::has_readable(self) {
+                mask |= EPOLLIN;
+            }
+        } else if self.test(STATE_CHANGED) {
             mask |= EPOLLIN;
         }
         if self.test(CULLING) {
@@ -554,18 +655,13 @@ impl Cache {
                 if !self.ondemand() {
                     return Err(EOPNOTSUPP);
                 }
-                let (_id, _size) = cmd::parse_copen_id(args)?;
-                // No OPEN request can exist yet in this version: every id
-                // is unknown.
-                Err(EINVAL)
+                ondemand::copen(self, args)
             }
             Command::Restore => {
                 if !self.ondemand() {
                     return Err(EOPNOTSUPP);
                 }
-                // Re-mark every in-flight request as new (there are none
-                // yet) and wake the daemon.
-                self.pollwq.wake_all();
+                ondemand::restore(self);
                 Ok(())
             }
         }
@@ -649,7 +745,7 @@ impl Cache {
             files_as
         };
 
-        let (store, graveyard, thresholds) = {
+        let (store, graveyard, thresholds, bsize) = {
             let _as_cache = cred.override_current();
             match vfs::may_create_in(root) {
                 Err(e) if e != EOPNOTSUPP => return Err(e),
@@ -665,7 +761,7 @@ impl Cache {
             let thresholds = Thresholds::new(&config.limits, st.f_files, st.f_blocks);
             let (store, _) = self.get_directory(&path.mnt, root, &thresholds, b"cache")?;
             let (graveyard, _) = self.get_directory(&path.mnt, root, &thresholds, b"graveyard")?;
-            (store, graveyard, thresholds)
+            (store, graveyard, thresholds, st.f_bsize as u64)
         };
 
         let Path { mnt, dentry: root } = path;
@@ -678,6 +774,7 @@ impl Cache {
                 mnt,
                 cred,
                 thresholds,
+                bsize,
             },
             GFP_KERNEL,
         )
@@ -857,7 +954,7 @@ impl Cache {
     /// Removes `rep` from `dir` (locked by `dir_lock`, released here): files
     /// are unlinked, directories moved to the graveyard (C's
     /// `cachefiles_bury_object`).
-    fn bury(
+    pub(crate) fn bury(
         &self,
         bound: &Bound,
         dir: &Dentry,
@@ -982,6 +1079,7 @@ fn hex8(out: &mut [u8], v: u32) {
 
 impl CacheOps for Cache {
     type VolumeData = CacheVolume;
+    type Object = Object;
 
     fn acquire_volume(this: &Self, volume: VolumeHandle<Self>) -> Option<KBox<CacheVolume>> {
         Cache::acquire_volume(this, &volume)
@@ -992,16 +1090,48 @@ impl CacheOps for Cache {
         drop(data);
     }
 
-    fn lookup_cookie(_this: &Self, _cookie: &Cookie) -> bool {
-        // Cookies are not served yet: fscache fails their lookups.
-        false
+    fn lookup_cookie(this: ArcBorrow<'_, Self>, cookie: &Cookie<Self>) -> bool {
+        Cache::lookup_cookie(&this.into(), cookie)
     }
 
-    fn withdraw_cookie(_this: &Self, _cookie: &Cookie) {}
+    fn withdraw_cookie(this: &Self, cookie: &Cookie<Self>) {
+        Cache::withdraw_cookie(this, cookie)
+    }
+
+    fn begin_operation(_this: &Self, cres: &mut Cres<'_, Self>, want: Want) -> bool {
+        Cache::begin_operation(cres, want)
+    }
+
+    fn read(
+        _this: &Self,
+        cres: &mut Cres<'_, Self>,
+        pos: i64,
+        iter: &mut IovIter,
+        hole: ReadHole,
+    ) -> Result<usize, Errno> {
+        Cache::read_object(cres, pos, iter, hole)
+    }
+
+    fn prepare_ondemand_read(
+        _this: &Self,
+        cres: &mut Cres<'_, Self>,
+        start: i64,
+        len: &mut usize,
+        i_size: i64,
+        flags: &mut usize,
+    ) -> Source {
+        Cache::prepare_ondemand_read(cres, start, len, i_size, flags)
+    }
+
+    fn query_occupancy(
+        _this: &Self,
+        cres: &mut Cres<'_, Self>,
+        start: i64,
+        len: usize,
+        granularity: usize,
+    ) -> Result<(i64, usize), Errno> {
+        Cache::query_occupancy(cres, start, len, granularity)
+    }
 }
 
-/// The xattr holding coherency data (`user.CacheFiles.cache`).
-fn xattr_name() -> &'static CStr {
-    // `layout::XATTR_NAME` is a NUL-terminated constant without inner NULs.
-    CStr::from_bytes_with_nul(layout::XATTR_NAME).unwrap_or(kernel::c_str!("user.CacheFiles.cache"))
-}
+use crate::object::xattr_name;

@@ -6,24 +6,28 @@
 //! of Linux 6.12 (`fs/cachefiles`), binds a cache directory and registers
 //! it with fscache.  See `Documentation/architecture.rst`.
 //!
-//! Module map: [`cmd`] parses commands (pure logic, host-tested);
-//! [`cache`] holds the per-open state and runs the commands; [`daemon`]
-//! plugs it into the devnode.  The thin abstractions over C are
-//! [`miscdev`], [`poll`], [`vfs`] and [`fscache`] (the only users of
+//! Module map: [`cmd`], [`layout`] and [`object_state`] are pure logic
+//! (host-tested); [`cache`] holds the per-open state and runs the
+//! commands; [`object`] is the fscache backend (backing files, I/O);
+//! [`ondemand`] the on-demand protocol; [`daemon`] plugs the cache into
+//! the devnode.  The thin abstractions over C are [`miscdev`], [`anonfd`],
+//! [`poll`], [`completion`], [`vfs`] and [`fscache`] (the only users of
 //! [`bindings`]).
 
 use kernel::prelude::*;
 
+mod anonfd;
 mod bindings;
 mod cache;
 mod cmd;
+mod completion;
 mod daemon;
 mod fscache;
-// Object names and xattrs serve the cookie backend, not written yet; the
-// `expect` fails the build once they are all used, so it cannot linger.
-#[expect(dead_code)]
 mod layout;
 mod miscdev;
+mod object;
+mod object_state;
+mod ondemand;
 mod param;
 mod poll;
 mod vfs;
@@ -40,8 +44,15 @@ module! {
 static DAEMON_FOPS: miscdev::StaticFops =
     miscdev::StaticFops(miscdev::fops::<cache::Cache>(THIS_MODULE.as_ptr()));
 
+/// The on-demand anonymous fds' file operations; `.owner` pins the module
+/// while one is open.
+static ANON_FOPS: miscdev::StaticFops =
+    miscdev::StaticFops(anonfd::fops::<object::Object>(THIS_MODULE.as_ptr()));
+
 struct CachefilesModule {
     _dev: Pin<KBox<miscdev::Registration>>,
+    /// Dropped after the device: drains the objects' re-open work.
+    _queue: completion::OwnedQueue,
 }
 
 impl kernel::Module for CachefilesModule {
@@ -52,6 +63,7 @@ impl kernel::Module for CachefilesModule {
             pr_err!("/dev/cachefiles is already registered (is the C cachefiles module loaded?)\n");
             return Err(EBUSY);
         }
+        let queue = completion::OwnedQueue::new().map_err(|_| ENOMEM)?;
         let dev = miscdev::Registration::register(kernel::c_str!("cachefiles"), &DAEMON_FOPS).inspect_err(|e| {
             pr_err!(
                 "cannot register /dev/cachefiles (error {}): is another cachefiles module loaded?\n",
@@ -59,7 +71,10 @@ impl kernel::Module for CachefilesModule {
             );
         })?;
         pr_info!("Loaded\n");
-        Ok(CachefilesModule { _dev: dev })
+        Ok(CachefilesModule {
+            _dev: dev,
+            _queue: queue,
+        })
     }
 }
 

@@ -21,19 +21,23 @@ pub(crate) mod errno {
     use super::Errno;
     pub(crate) const EPERM: Errno = Errno(1);
     pub(crate) const ENOENT: Errno = Errno(2);
+    pub(crate) const EINTR: Errno = Errno(4);
     pub(crate) const EIO: Errno = Errno(5);
     pub(crate) const ENOMEM: Errno = Errno(12);
     pub(crate) const EFAULT: Errno = Errno(14);
     pub(crate) const EBUSY: Errno = Errno(16);
     pub(crate) const EEXIST: Errno = Errno(17);
     pub(crate) const ENOTDIR: Errno = Errno(20);
+    pub(crate) const EFBIG: Errno = Errno(27);
     pub(crate) const EINVAL: Errno = Errno(22);
     pub(crate) const EROFS: Errno = Errno(30);
+    pub(crate) const ENODATA: Errno = Errno(61);
     pub(crate) const ERANGE: Errno = Errno(34);
     pub(crate) const EBADFD: Errno = Errno(77);
     pub(crate) const EMSGSIZE: Errno = Errno(90);
     pub(crate) const EOPNOTSUPP: Errno = Errno(95);
     pub(crate) const ENOBUFS: Errno = Errno(105);
+    pub(crate) const ENXIO: Errno = Errno(6);
     pub(crate) const ESTALE: Errno = Errno(116);
 }
 
@@ -386,6 +390,52 @@ pub(crate) fn parse_copen_id(args: &[u8]) -> Result<(u64, &[u8]), Errno> {
     let comma = args.iter().position(|&c| c == b',').ok_or(EINVAL)?;
     let id = kstrtoul(&args[..comma], 0)?;
     Ok((id, &args[comma + 1..]))
+}
+
+/// The kernel's `kstrtol()` (64-bit `long`): an optional `-` (or `+`)
+/// sign, then as `kstrtoull`; `ERANGE` outside `i64`.
+pub(crate) fn kstrtol(s: &[u8], base: u32) -> Result<i64, Errno> {
+    if let Some(rest) = s.strip_prefix(b"-") {
+        let v = kstrtoull(rest, base)?;
+        if v > i64::MAX as u64 + 1 {
+            return Err(ERANGE);
+        }
+        return Ok((v as i64).wrapping_neg());
+    }
+    let v = kstrtoull(s, base)?;
+    i64::try_from(v).map_err(|_| ERANGE)
+}
+
+/// What the size part of `copen <id>,<size>` means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CopenSize {
+    /// The object's size: the OPEN succeeds.
+    Size(u64),
+    /// The OPEN fails with `req`; the `copen` write returns `ret`.
+    Fail {
+        /// The error the OPEN request fails with.
+        req: Errno,
+        /// The result of the `write()` of the command.
+        ret: Result<(), Errno>,
+    },
+}
+
+/// Interprets the size text of `copen` as C does: a parse error fails
+/// both; a negative errno (-1..-4095) is the daemon's verdict (the write
+/// succeeds); a more negative number is `EINVAL` for both.
+pub(crate) fn parse_copen_size(s: &[u8]) -> CopenSize {
+    match kstrtol(s, 0) {
+        Err(e) => CopenSize::Fail { req: e, ret: Err(e) },
+        Ok(v) if v >= 0 => CopenSize::Size(v as u64),
+        Ok(v) if v >= -4095 => CopenSize::Fail {
+            req: Errno(-v as i32),
+            ret: Ok(()),
+        },
+        Ok(_) => CopenSize::Fail {
+            req: EINVAL,
+            ret: Err(EINVAL),
+        },
+    }
 }
 
 /// Upper bound of the status line `read()` returns in normal mode.

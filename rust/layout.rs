@@ -184,8 +184,12 @@ pub(crate) const COOKIE_TYPE_DATA: u8 = 1;
 pub(crate) const OBJECT_XATTR_HEADER: usize = 18;
 
 /// Content presence recorded in an object's xattr (values are on disk).
+///
+/// The whole on-disk table; on-demand objects only ever write `NoData`
+/// and `Dirty`, as C does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
+#[allow(dead_code)]
 pub(crate) enum Content {
     /// Nothing stored.
     NoData = 0,

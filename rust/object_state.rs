@@ -20,8 +20,8 @@
 //! DROPPING object; here DROPPING is terminal, so a withdrawn object can
 //! never be re-opened or accept requests again.
 //!
-//! Pure logic (`core` only): host-tested by `tools/logic-tests`.  The kernel
-//! crate declares this module with the on-demand backend (issue 3).
+//! Pure logic (`core` only): host-tested by `tools/logic-tests`; the
+//! kernel keeps one per object (`Object::od`).
 
 use crate::cmd::errno::{EBADFD, EEXIST, EIO};
 use crate::cmd::Errno;
@@ -90,7 +90,9 @@ impl ObjectState {
         }
     }
 
-    /// The current state.
+    /// The current state (read by the host tests; the kernel only acts
+    /// through the transitions).
+    #[allow(dead_code)]
     pub(crate) fn state(&self) -> State {
         self.state
     }

@@ -713,3 +713,343 @@ impl Drop for CredOverride<'_> {
         unsafe { bindings::revert_creds(self.old) };
     }
 }
+
+impl Dentry {
+    /// Looks up `name` in this directory without holding its lock,
+    /// requiring a positive result (`lookup_positive_unlocked`: `ENOENT`
+    /// for a negative dentry).
+    pub(crate) fn lookup_positive(&self, name: &[u8]) -> Result<Dentry, Errno> {
+        let len = i32::try_from(name.len()).map_err(|_| crate::cmd::errno::EINVAL)?;
+        // SAFETY: `self` is alive; `name` is valid for `len` bytes.
+        let p = unsafe {
+            bindings::lookup_positive_unlocked(name.as_ptr().cast(), self.as_ptr(), len)
+        };
+        // SAFETY: A non-error pointer carries a new reference.
+        check_ptr(p).map(|p| unsafe { Dentry::from_raw(p) })
+    }
+
+    /// Whether the dentry is a regular file (`d_is_reg`).
+    pub(crate) fn is_reg(&self) -> bool {
+        self.inode().is_some_and(|i| i.is_reg())
+    }
+}
+
+impl Inode {
+    /// Whether the inode is a regular file.
+    pub(crate) fn is_reg(&self) -> bool {
+        // SAFETY: The inode is alive while `self` is borrowed.
+        let mode = unsafe { (*self.as_ptr()).i_mode };
+        u32::from(mode) & bindings::S_IFMT == bindings::S_IFREG
+    }
+
+    /// The number of 512-byte blocks the inode uses.
+    pub(crate) fn blocks(&self) -> u64 {
+        // SAFETY: The inode is alive while `self` is borrowed; a racy read
+        // of a statistics field, as in C.
+        unsafe { (*self.as_ptr()).i_blocks as u64 }
+    }
+
+    /// The inode's size (`i_size_read` on 64-bit).
+    pub(crate) fn size(&self) -> i64 {
+        // SAFETY: The inode is alive; a single word read.
+        unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*self.as_ptr()).i_size)) }
+    }
+
+    /// The inode number.
+    pub(crate) fn ino(&self) -> u64 {
+        // SAFETY: The inode is alive while `self` is borrowed.
+        unsafe { (*self.as_ptr()).i_ino as u64 }
+    }
+}
+
+/// Where [`FileRef::llseek`] looks from.
+#[derive(Clone, Copy)]
+pub(crate) enum Whence {
+    /// The next data at or after the offset (`SEEK_DATA`).
+    Data,
+    /// The next hole at or after the offset (`SEEK_HOLE`).
+    Hole,
+}
+
+/// A counted reference to an open file (`struct file`).
+///
+/// # Invariants
+///
+/// `ptr` is an open file on which we hold one reference, put on drop
+/// (`fput`).
+#[repr(transparent)]
+pub(crate) struct FileRef {
+    ptr: NonNull<bindings::file>,
+}
+
+// SAFETY: File references may be used and put from any thread.
+unsafe impl Send for FileRef {}
+// SAFETY: The methods go through the VFS, which synchronises file access.
+unsafe impl Sync for FileRef {}
+
+impl FileRef {
+    /// Takes ownership of a file reference.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must carry a reference the caller hands over.
+    pub(crate) unsafe fn from_raw(ptr: NonNull<bindings::file>) -> Self {
+        // INVARIANT: Guaranteed by the caller.
+        FileRef { ptr }
+    }
+
+    /// Gives up ownership of the reference, returning the raw pointer.
+    pub(crate) fn into_raw(self) -> *mut bindings::file {
+        let p = self.ptr.as_ptr();
+        core::mem::forget(self);
+        p
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut bindings::file {
+        self.ptr.as_ptr()
+    }
+
+    /// Opens `dentry` on `mnt` for cache I/O (read-write, large, direct),
+    /// with `cred` (`kernel_file_open`).
+    pub(crate) fn open_backing(mnt: &Mount, dentry: &Dentry, cred: &Cred) -> Result<Self, Errno> {
+        let path = bindings::path {
+            mnt: mnt.as_ptr(),
+            dentry: dentry.as_ptr(),
+        };
+        // SAFETY: The mount, dentry and credentials are alive; the VFS takes
+        // its own references on the path.
+        let p = unsafe {
+            bindings::kernel_file_open(
+                &path,
+                bindings::CFRS_O_BACKING as i32,
+                cred.ptr.as_ptr(),
+            )
+        };
+        // INVARIANT: A non-error pointer is an open file with a reference.
+        check_ptr(p).map(|ptr| FileRef { ptr })
+    }
+
+    /// Creates an unnamed regular file (mode 0600) in `dir` on `mnt`, open
+    /// for cache I/O (`kernel_tmpfile_open`).
+    pub(crate) fn tmpfile(mnt: &Mount, dir: &Dentry, cred: &Cred) -> Result<Self, Errno> {
+        let path = bindings::path {
+            mnt: mnt.as_ptr(),
+            dentry: dir.as_ptr(),
+        };
+        // SAFETY: As in `open_backing`; `nop_mnt_idmap` is the kernel's
+        // static identity mapping.
+        let p = unsafe {
+            bindings::kernel_tmpfile_open(
+                core::ptr::addr_of_mut!(bindings::nop_mnt_idmap),
+                &path,
+                bindings::CFRS_S_IFREG_0600 as u16,
+                bindings::CFRS_O_BACKING as i32,
+                cred.ptr.as_ptr(),
+            )
+        };
+        // INVARIANT: As in `open_backing`.
+        check_ptr(p).map(|ptr| FileRef { ptr })
+    }
+
+    /// The file's dentry, with a new reference.
+    pub(crate) fn dentry(&self) -> Dentry {
+        // SAFETY: An open file pins its dentry; `dget` takes a reference.
+        unsafe {
+            let d = bindings::cfrs_dget((*self.as_ptr()).f_path.dentry);
+            Dentry::from_raw(NonNull::new_unchecked(d))
+        }
+    }
+
+    /// The file's inode.
+    pub(crate) fn inode(&self) -> &Inode {
+        // SAFETY: An open file pins its inode for as long as it is open.
+        unsafe { &*((*self.as_ptr()).f_inode as *const Inode) }
+    }
+
+    /// Whether the file supports `read_iter` and `write_iter`.
+    pub(crate) fn has_rw_iter(&self) -> bool {
+        // SAFETY: An open file has a valid `f_op`.
+        unsafe {
+            let op = (*self.as_ptr()).f_op;
+            (*op).read_iter.is_some() && (*op).write_iter.is_some()
+        }
+    }
+
+    /// `vfs_llseek`: the new position or an errno.
+    pub(crate) fn llseek(&self, offset: i64, whence: Whence) -> Result<i64, Errno> {
+        let w = match whence {
+            Whence::Data => bindings::CFRS_SEEK_DATA,
+            Whence::Hole => bindings::CFRS_SEEK_HOLE,
+        };
+        // SAFETY: The file is open.
+        let r = unsafe { bindings::vfs_llseek(self.as_ptr(), offset, w) };
+        if (-(bindings::MAX_ERRNO as i64)..0).contains(&r) {
+            Err(Errno(-r as i32))
+        } else {
+            Ok(r)
+        }
+    }
+
+    /// `vfs_llseek` with a raw `whence` from user space (checked by the
+    /// VFS/filesystem).
+    pub(crate) fn llseek_raw(&self, offset: i64, whence: i32) -> Result<i64, Errno> {
+        // SAFETY: The file is open.
+        let r = unsafe { bindings::vfs_llseek(self.as_ptr(), offset, whence) };
+        if (-(bindings::MAX_ERRNO as i64)..0).contains(&r) {
+            Err(Errno(-r as i32))
+        } else {
+            Ok(r)
+        }
+    }
+
+    /// Sets the file's size (`vfs_truncate`).
+    pub(crate) fn truncate(&self, size: i64) -> Result<(), Errno> {
+        // SAFETY: The file is open, so its path is valid.
+        check(unsafe { bindings::vfs_truncate(&(*self.as_ptr()).f_path, size) } as i32)
+    }
+
+    /// Updates the access time (`touch_atime`).
+    pub(crate) fn touch_atime(&self) {
+        // SAFETY: The file is open, so its path is valid.
+        unsafe { bindings::touch_atime(&(*self.as_ptr()).f_path) };
+    }
+
+    /// Sets extended attribute `name` with write access to the file's mount
+    /// held meanwhile.
+    pub(crate) fn set_xattr(&self, name: &CStr, value: &[u8]) -> Result<(), Errno> {
+        // SAFETY: The file is open.
+        check(unsafe { bindings::mnt_want_write_file(self.as_ptr()) })?;
+        // SAFETY: The file pins its dentry; `name` is NUL-terminated and
+        // `value` valid for its length.
+        let ret = unsafe {
+            bindings::vfs_setxattr(
+                core::ptr::addr_of_mut!(bindings::nop_mnt_idmap),
+                (*self.as_ptr()).f_path.dentry,
+                name.as_char_ptr(),
+                value.as_ptr().cast(),
+                value.len(),
+                0,
+            )
+        };
+        // SAFETY: Paired with the successful `mnt_want_write_file`.
+        unsafe { bindings::mnt_drop_write_file(self.as_ptr()) };
+        check(ret)
+    }
+
+    /// Reads extended attribute `name` into `buf`; returns its length.
+    pub(crate) fn get_xattr(&self, name: &CStr, buf: &mut [u8]) -> Result<usize, Errno> {
+        self.dentry().get_xattr(name, buf)
+    }
+}
+
+impl Clone for FileRef {
+    fn clone(&self) -> Self {
+        // SAFETY: We hold a reference, so the file is alive; `get_file`
+        // takes another one (and returns its argument).
+        unsafe { bindings::cfrs_get_file(self.as_ptr()) };
+        // INVARIANT: The new reference is owned by the clone.
+        FileRef { ptr: self.ptr }
+    }
+}
+
+impl FileRef {
+    /// Synchronous direct I/O at `pos` through `iter`; returns the bytes
+    /// moved or a negative errno (as `vfs_iocb_iter_read/write` do).
+    fn direct_io(&self, pos: i64, iter: &mut IovIter, write: bool) -> isize {
+        let mut iocb = core::mem::MaybeUninit::<bindings::kiocb>::uninit();
+        // SAFETY: The helper initialises every field of `iocb`: a
+        // synchronous kiocb (no completion callback) on this open file.
+        unsafe { bindings::cfrs_init_dio_kiocb(iocb.as_mut_ptr(), self.as_ptr(), pos, write) };
+        // Cache I/O must not recurse into filesystem reclaim.
+        // SAFETY: Paired with the restore below on this task.
+        let nofs = unsafe { bindings::cfrs_memalloc_nofs_save() };
+        // SAFETY: `iocb` is initialised and synchronous, so the VFS is done
+        // with it (and with `iter`) when the call returns.
+        let ret = unsafe {
+            if write {
+                bindings::vfs_iocb_iter_write(self.as_ptr(), iocb.as_mut_ptr(), iter.as_ptr())
+            } else {
+                bindings::vfs_iocb_iter_read(self.as_ptr(), iocb.as_mut_ptr(), iter.as_ptr())
+            }
+        };
+        // SAFETY: `nofs` came from the save above.
+        unsafe { bindings::cfrs_memalloc_nofs_restore(nofs) };
+        ret
+    }
+
+    /// Reads at `pos` into `iter` with synchronous direct I/O.
+    pub(crate) fn read_direct(&self, pos: i64, iter: &mut IovIter) -> isize {
+        self.direct_io(pos, iter, false)
+    }
+
+    /// Writes `iter` at `pos` with synchronous direct I/O.
+    pub(crate) fn write_direct(&self, pos: i64, iter: &mut IovIter) -> isize {
+        self.direct_io(pos, iter, true)
+    }
+}
+
+/// A data buffer iterator (`struct iov_iter`) owned by the caller of a
+/// file or netfs operation.
+#[repr(transparent)]
+pub(crate) struct IovIter(kernel::types::Opaque<bindings::iov_iter>);
+
+impl IovIter {
+    /// Borrows an iterator handed to a callback.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a valid iterator, not used by anyone else for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::iov_iter) -> &'a mut IovIter {
+        // SAFETY: `IovIter` is transparent over the C type; the caller
+        // guarantees validity and exclusivity.
+        unsafe { &mut *ptr.cast::<IovIter>() }
+    }
+
+    fn as_ptr(&mut self) -> *mut bindings::iov_iter {
+        self.0.get()
+    }
+
+    /// Bytes left in the iterator.
+    pub(crate) fn count(&self) -> usize {
+        // SAFETY: A valid iterator (see `from_raw`).
+        unsafe { bindings::cfrs_iov_iter_count(self.0.get()) }
+    }
+
+    /// Fills the next `n` bytes with zeroes, advancing the iterator.
+    pub(crate) fn zero(&mut self, n: usize) {
+        // SAFETY: A valid iterator we have exclusive use of.
+        unsafe { bindings::iov_iter_zero(n, self.as_ptr()) };
+    }
+}
+
+impl Drop for FileRef {
+    fn drop(&mut self) {
+        // SAFETY: We own one reference.
+        unsafe { bindings::fput(self.as_ptr()) };
+    }
+}
+
+impl Mount {
+    /// Links the (unnamed) inode of `file` at `child`, a negative dentry of
+    /// the locked directory `dir` (`vfs_link`).
+    pub(crate) fn link(
+        &self,
+        file: &FileRef,
+        dir: &Dentry,
+        _locked: &InodeGuard<'_>,
+        child: &Dentry,
+    ) -> Result<(), Errno> {
+        let dinode = dir.inode().ok_or(crate::cmd::errno::ENOENT)?;
+        // SAFETY: The file pins its dentry; `dir` is locked and `child` is
+        // its child.
+        check(unsafe {
+            bindings::vfs_link(
+                (*file.as_ptr()).f_path.dentry,
+                core::ptr::addr_of_mut!(bindings::nop_mnt_idmap),
+                dinode.as_ptr(),
+                child.as_ptr(),
+                core::ptr::null_mut(),
+            )
+        })
+    }
+}
