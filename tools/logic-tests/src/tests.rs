@@ -233,3 +233,47 @@ fn status_line_is_byte_exact() {
     );
     assert!(n < STATUS_MAX);
 }
+
+#[test]
+fn kstrtol_signs_and_range() {
+    assert_eq!(kstrtol(b"100", 0), Ok(100));
+    assert_eq!(kstrtol(b"-2", 0), Ok(-2));
+    assert_eq!(kstrtol(b"+7\n", 0), Ok(7));
+    assert_eq!(kstrtol(b"-0x10", 0), Ok(-16));
+    assert_eq!(kstrtol(b"9223372036854775807", 0), Ok(i64::MAX));
+    assert_eq!(kstrtol(b"9223372036854775808", 0), Err(ERANGE));
+    assert_eq!(kstrtol(b"-9223372036854775808", 0), Ok(i64::MIN));
+    assert_eq!(kstrtol(b"-9223372036854775809", 0), Err(ERANGE));
+    assert_eq!(kstrtol(b"--1", 0), Err(EINVAL));
+    assert_eq!(kstrtol(b"", 0), Err(EINVAL));
+    assert_eq!(kstrtol(b" 1", 0), Err(EINVAL));
+}
+
+#[test]
+fn copen_size_outcomes_match_c() {
+    assert_eq!(parse_copen_size(b"4096"), CopenSize::Size(4096));
+    assert_eq!(parse_copen_size(b"0"), CopenSize::Size(0));
+    // A daemon's errno: the OPEN fails with it, the write succeeds.
+    assert_eq!(
+        parse_copen_size(b"-2"),
+        CopenSize::Fail { req: ENOENT, ret: Ok(()) }
+    );
+    assert_eq!(
+        parse_copen_size(b"-4095"),
+        CopenSize::Fail { req: Errno(4095), ret: Ok(()) }
+    );
+    // Beyond the errno range: EINVAL for both.
+    assert_eq!(
+        parse_copen_size(b"-4096"),
+        CopenSize::Fail { req: EINVAL, ret: Err(EINVAL) }
+    );
+    // Bad syntax: the parse error for both.
+    assert_eq!(
+        parse_copen_size(b" 100"),
+        CopenSize::Fail { req: EINVAL, ret: Err(EINVAL) }
+    );
+    assert_eq!(
+        parse_copen_size(b"99999999999999999999"),
+        CopenSize::Fail { req: ERANGE, ret: Err(ERANGE) }
+    );
+}
