@@ -89,6 +89,10 @@ impl Request {
     fn is_for(&self, object: &Object) -> bool {
         core::ptr::eq(&*self.object, object)
     }
+
+    fn object_addr(&self) -> usize {
+        &*self.object as *const Object as usize
+    }
 }
 
 /// A pending request and whether the daemon has yet to see it (C's
@@ -103,6 +107,9 @@ struct Entry {
 pub(crate) struct Requests {
     /// Pending requests by message id.
     table: RBTree<u32, Entry>,
+    /// The same requests by (object address, message id): an object's
+    /// requests are found without scanning the table.
+    by_object: RBTree<(usize, u32), ()>,
     /// Where the next message id search starts (ids are cyclic over u32,
     /// so a stale id is not soon reused: invariant 5).
     msg_id_next: u32,
@@ -133,6 +140,7 @@ impl Requests {
     pub(crate) fn new() -> Self {
         Requests {
             table: RBTree::new(),
+            by_object: RBTree::new(),
             msg_id_next: 0,
             req_id_next: 0,
             ids: RBTree::new(),
@@ -159,28 +167,73 @@ impl Requests {
         Ok(id)
     }
 
+    /// Adds a request under a free message id, which it returns.
+    fn insert(&mut self, req: &Arc<Request>) -> Result<u32, Errno> {
+        let id = self.alloc_msg_id().ok_or(EBUSY)?;
+        let key = (req.object_addr(), id);
+        self.by_object
+            .try_create_and_insert(key, (), GFP_KERNEL)
+            .map_err(|_| ENOMEM)?;
+        let entry = Entry {
+            req: req.clone(),
+            new: true,
+        };
+        if self.table.try_create_and_insert(id, entry, GFP_KERNEL).is_err() {
+            let _ = self.by_object.remove(&key);
+            return Err(ENOMEM);
+        }
+        self.msg_id_next = id.wrapping_add(1);
+        Ok(id)
+    }
+
+    /// Takes out request `id`.
+    fn remove(&mut self, id: u32) -> Option<Arc<Request>> {
+        let entry = self.table.remove(&id)?;
+        let _ = self.by_object.remove(&(entry.req.object_addr(), id));
+        Some(entry.req)
+    }
+
     /// Takes out the request `id` if it still is `req`.
     fn take_if(&mut self, id: u32, req: &Arc<Request>) -> bool {
         if self.table.get(&id).is_some_and(|e| Arc::ptr_eq(&e.req, req)) {
-            drop(self.table.remove(&id));
+            drop(self.remove(id));
             return true;
         }
         false
     }
 
-    /// Takes out and completes (with `err`) every request `keep`
-    /// rejects.
-    fn drain(&mut self, keep: impl Fn(&Entry) -> bool, err: Option<Errno>) {
+    /// The first message id of `object`'s requests from `from` on.
+    fn next_of(&mut self, object: usize, from: u32) -> Option<u32> {
+        let cursor = self.by_object.cursor_lower_bound(&(object, from))?;
+        let &(addr, id) = cursor.current().0;
+        (addr == object).then_some(id)
+    }
+
+    /// Takes out and completes (with `err`) the requests of `object` that
+    /// `pick` selects.
+    fn drain_object(&mut self, object: &Object, pick: impl Fn(&Entry) -> bool, err: Option<Errno>) {
+        let addr = object as *const Object as usize;
+        let mut from = 0;
+        while let Some(id) = self.next_of(addr, from) {
+            if self.table.get(&id).is_some_and(&pick) {
+                if let Some(req) = self.remove(id) {
+                    req.finish(err);
+                }
+            }
+            match id.checked_add(1) {
+                Some(next) => from = next,
+                None => break,
+            }
+        }
+    }
+
+    /// Takes out and completes every request with `err`.
+    fn drain_all(&mut self, err: Errno) {
+        self.by_object = RBTree::new();
         let mut cursor = self.table.cursor_front();
         while let Some(c) = cursor {
-            if keep(c.current().1) {
-                cursor = c.move_next();
-                continue;
-            }
-            // The cursor then moves to a neighbour; kept ones are passed
-            // over again, harmlessly.
             let (next, node) = c.remove_current();
-            node.to_key_value().1.req.finish(err);
+            node.to_key_value().1.req.finish(Some(err));
             cursor = next;
         }
     }
@@ -226,20 +279,13 @@ fn send_req(object: &Arc<Object>, opcode: Opcode, body: KVec<u8>) -> Result<(), 
             drop(reqs);
             return fail(e);
         }
-        let Some(id) = reqs.alloc_msg_id() else {
-            drop(reqs);
-            return fail(EBUSY);
-        };
-        let entry = Entry {
-            req: req.clone(),
-            new: true,
-        };
-        if reqs.table.try_create_and_insert(id, entry, GFP_KERNEL).is_err() {
-            drop(reqs);
-            return fail(ENOMEM);
+        match reqs.insert(&req) {
+            Ok(id) => id,
+            Err(e) => {
+                drop(reqs);
+                return fail(e);
+            }
         }
-        reqs.msg_id_next = id.wrapping_add(1);
-        id
     };
     cache.wake_daemon();
     loop {
@@ -302,14 +348,14 @@ pub(crate) fn clean_object(object: &Arc<Object>) {
     let cache = &object.cache;
     let mut reqs = cache.reqs.lock();
     if object.od.lock().withdrawn() {
-        reqs.drain(|e| !e.req.is_for(object), Some(EIO));
+        reqs.drain_object(object, |_| true, Some(EIO));
     }
 }
 
 /// Fails every pending request: the cache is dead (C's
 /// `cachefiles_flush_reqs`).  The caller has set `DEAD`.
 pub(crate) fn flush(cache: &Cache) {
-    cache.reqs.lock().drain(|_| false, Some(EIO));
+    cache.reqs.lock().drain_all(EIO);
 }
 
 /// Whether the daemon has a request to read (C's on-demand `poll` rule:
@@ -485,8 +531,8 @@ pub(crate) fn copen(cache: &Cache, args: &[u8]) -> Result<(), Errno> {
             Some(e) if e.req.opcode == Opcode::Open && e.req.object.od.lock().ever_opened() => {}
             _ => return Err(EINVAL),
         }
-        match reqs.table.remove(&id) {
-            Some(e) => e.req,
+        match reqs.remove(id) {
+            Some(req) => req,
             None => return Err(EINVAL),
         }
     };
@@ -525,10 +571,7 @@ impl AnonFdOps for Object {
             let mut reqs = cache.reqs.lock();
             let id = this.od.lock().fd_released();
             // Pending CLOSEs the daemon has not seen need no delivery now.
-            reqs.drain(
-                |e| !(e.new && e.req.opcode == Opcode::Close && e.req.is_for(&this)),
-                None,
-            );
+            reqs.drain_object(&this, |e| e.new && e.req.opcode == Opcode::Close, None);
             let _ = reqs.ids.remove(&id);
         }
         // The object reference goes before the pin: unbinding waits for
@@ -578,8 +621,8 @@ impl AnonFdOps for Object {
                 Some(e) if e.req.opcode == Opcode::Read && e.req.is_for(this) => {}
                 _ => return Err(EINVAL),
             }
-            match reqs.table.remove(&id) {
-                Some(e) => e.req,
+            match reqs.remove(id) {
+                Some(req) => req,
                 None => return Err(EINVAL),
             }
         };
