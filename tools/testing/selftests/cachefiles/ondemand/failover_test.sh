@@ -33,74 +33,34 @@
 # served before the first kill).
 # Kept small: cold reads run at ~1-2 MB/s on the TCG debug kernel.
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../../../../.." && pwd)
-daemon=${CFRS_ONDEMANDD:-$root/tools/cachefiles-ondemandd/target/release/cachefiles-ondemandd}
+. "$(dirname "$0")/lib.sh"
+here=$OD_DIR
 kills_target=${CFRS_FAILOVER_KILLS:-20}
 kib=${CFRS_FAILOVER_KIB:-2048}
 read_delay=${CFRS_FAILOVER_READ_DELAY:-100}
 max_rounds=${CFRS_FAILOVER_MAX_ROUNDS:-40}
-work=$(mktemp -d /tmp/cfrs-failover.XXXXXX)
+od_init failover
 cache=${CFRS_SCRATCH:-$work}/failover-cache
 blobs=$work/blobs
 sock=$work/supervisor.sock
 pidfile=$work/child.pid
 slog=$work/supervisor.log
 sup=
-pid=
 reader=
 
-n=0 failed=0
-tap() { # tap ok|fail NAME [diagnostic]
-	n=$((n + 1))
-	if [ "$1" = ok ]; then
-		echo "ok $n $2"
-	else
-		echo "not ok $n $2"
-		[ -z "$3" ] || echo "$3" | sed 's/^/# /'
-		failed=1
-	fi
-}
-check() { # check NAME CMD... : ok iff CMD succeeds
-	local name=$1
-	shift
-	if "$@"; then tap ok "$name"; else tap fail "$name"; fi
-}
-
-mounts=()
-cleanup() {
-	local m
-	[ -z "$reader" ] || kill "$reader" 2>/dev/null
-	for m in "${mounts[@]}"; do mountpoint -q "$m" && umount "$m"; done
-	for p in $pid $sup; do
-		if kill -0 "$p" 2>/dev/null; then
-			kill -TERM "$p"
-			wait "$p"
-		fi
-	done
+keep_logs() {
 	if [ -n "$CFRS_FAILOVER_KEEP" ]; then
 		mkdir -p "$CFRS_FAILOVER_KEEP" && cp "$work"/*.log "$CFRS_FAILOVER_KEEP"/
 	fi
-	rm -rf "$work"
 }
-trap cleanup EXIT
+od_cleanup_hook keep_logs
 
-manifest() { # sha256 of every file under DIR, relative paths
-	(cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum)
-}
-
-make_tree() { # make_tree DIR RANDOM_KIB: 4 random files + small ones
+make_round_tree() { # make_round_tree DIR RANDOM_KIB: 4 random files + small ones
 	local d=$1 i
 	mkdir -p "$d/a/b"
 	for i in 1 2 3 4; do head -c $(($2 * 256)) /dev/urandom > "$d/r$i.bin"; done
 	for i in $(seq 1 10); do echo "small file $i $RANDOM" > "$d/a/f$i.txt"; done
 	head -c 4097 /dev/urandom > "$d/a/b/page-plus-one"
-}
-
-mount_erofs() { # mount_erofs MOUNTPOINT OPTIONS -> mount's status
-	mkdir -p "$1"
-	mounts+=("$1")
-	mount -t erofs none -o "$2" "$1" 2> "$work/mount.err"
 }
 
 # The running daemon child of the supervisor, if any, from the
@@ -132,12 +92,7 @@ rand_sleep() { # sleep a random 10-200 ms
 	bsleep "0.$(printf %03d $((10 + RANDOM % 191)))"
 }
 
-echo "TAP version 13"
-if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root"; exit 0; fi
-if [ ! -x "$daemon" ]; then echo "1..0 # SKIP no daemon at $daemon (cargo build --release)"; exit 0; fi
-if ! command -v mkfs.erofs > /dev/null; then echo "1..0 # SKIP mkfs.erofs missing"; exit 0; fi
-if ! command -v pgrep > /dev/null; then echo "1..0 # SKIP pgrep missing"; exit 0; fi
-if [ ! -c /dev/cachefiles ]; then echo "1..0 # SKIP no /dev/cachefiles (backend not loaded)"; exit 0; fi
+od_require root daemon mkfs pgrep devnode
 echo "# backend ${CFRS_MODULE_NAME:-?}, daemon $daemon, target $kills_target kills, $kib KiB per round, READ delay $read_delay ms"
 
 mkdir -p "$cache" "$blobs"
@@ -147,14 +102,14 @@ mkdir -p "$cache" "$blobs"
 	--restart-delay 20 --restart-delay-max 200 --child-pidfile "$pidfile" -- \
 	--blobs "$blobs" --log-level debug --read-delay "$read_delay" 2> "$slog" &
 sup=$!
+od_track_daemon "$sup"
 wait_new_child ""
 child=$CHILD
 if [ -n "$child" ] && kill -0 "$sup" 2>/dev/null; then
 	tap ok supervisor.starts_daemon
 else
 	tap fail supervisor.starts_daemon "$(head -20 "$slog")"
-	echo "1..$n"
-	exit 1
+	tap_done
 fi
 for _ in $(seq 1 50); do grep -q "sent 'restore'" "$slog" && break; sleep 0.1; done
 check supervisor.binds_cache grep -q cfrs-failover /proc/fs/fscache/caches
@@ -167,7 +122,7 @@ start=$(date +%s)
 while [ $kills -lt "$kills_target" ] && [ $rounds -lt "$max_rounds" ]; do
 	rounds=$((rounds + 1))
 	src=$work/src$rounds mnt=$work/mnt$rounds
-	make_tree "$src" "$kib"
+	make_round_tree "$src" "$kib"
 	mkfs.erofs --quiet "$blobs/img$rounds" "$src" > /dev/null || { tap fail "round$rounds.mkfs"; break; }
 	manifest "$src" > "$work/want$rounds"
 	if ! mount_erofs "$mnt" "fsid=img$rounds"; then
@@ -177,6 +132,7 @@ while [ $kills -lt "$kills_target" ] && [ $rounds -lt "$max_rounds" ]; do
 	fi
 	(manifest "$mnt" > "$work/got$rounds" 2> "$work/err$rounds"; echo $? > "$work/rc$rounds") &
 	reader=$!
+	od_track "$reader"
 	t0=$(date +%s%N)
 	k=0
 	while kill -0 "$reader" 2>/dev/null && [ $kills -lt "$kills_target" ]; do
@@ -247,7 +203,7 @@ grep " ERROR " "$slog" | head -10 | sed 's/^/# /'
 # --- the mount still works at the end ------------------------------------------------
 rounds=$((rounds + 1))
 src=$work/src$rounds mnt=$work/mnt$rounds
-make_tree "$src" 64
+make_round_tree "$src" 64
 mkfs.erofs --quiet "$blobs/img$rounds" "$src" > /dev/null
 if mount_erofs "$mnt" "fsid=img$rounds" && diff <(manifest "$src") <(manifest "$mnt") > "$work/diff"; then
 	tap ok failover.final_mount_and_read
@@ -280,7 +236,7 @@ if command -v python3 > /dev/null; then
 	cache3=${CFRS_SCRATCH:-$work}/failover-cache3
 	mkdir -p "$cache3"
 	src=$work/src-sd mnt=$work/mnt-sd
-	make_tree "$src" 2048
+	make_round_tree "$src" 2048
 	mkfs.erofs --quiet "$blobs/img-sd" "$src" > /dev/null
 	coproc FS { python3 "$here/fake_systemd.py" -- "$daemon" --cache-dir "$cache3" \
 		--blobs "$blobs" --tag cfrs-fdstore --log-level debug --read-delay "$read_delay" \
@@ -295,6 +251,7 @@ if command -v python3 > /dev/null; then
 	if mount_erofs "$mnt" fsid=img-sd; then
 		(manifest "$mnt" > "$work/got-sd" 2> "$work/err-sd"; echo $? > "$work/rc-sd") &
 		reader=$!
+		od_track "$reader"
 		sleep 0.2
 		kill -0 "$reader" 2>/dev/null && echo "# reader still running when the daemon is killed"
 		echo kill >&"${FS[1]}"
@@ -333,11 +290,10 @@ fi
 cache2=${CFRS_SCRATCH:-$work}/failover-cache2
 mkdir -p "$cache2"
 src=$work/src-neg mnt=$work/mnt-neg
-make_tree "$src" 256
+make_round_tree "$src" 256
 mkfs.erofs --quiet "$blobs/img-neg" "$src" > /dev/null
-"$daemon" --cache-dir "$cache2" --blobs "$blobs" --stats "$work/neg.stats" 2> "$work/neg.log" &
-pid=$!
-for _ in $(seq 1 100); do [ -e "$work/neg.stats" ] && break; sleep 0.1; done
+daemon_start "$work/neg.stats" "$work/neg.log" --cache-dir "$cache2" --blobs "$blobs"
+pid=$DAEMON_PID
 if mount_erofs "$mnt" fsid=img-neg && cmp -s "$src/a/f1.txt" "$mnt/a/f1.txt"; then
 	tap ok nokeeper.mount_and_first_read
 else
@@ -345,7 +301,6 @@ else
 fi
 kill -KILL "$pid"
 wait "$pid" 2>/dev/null
-pid=
 timeout 120 cat "$mnt/r2.bin" > /dev/null 2> "$work/cat.err"
 rc=$?
 echo "# read after daemon death (no keeper): status $rc: $(cat "$work/cat.err")"
@@ -368,5 +323,4 @@ fi
 timeout 120 umount "$mnt"
 check nokeeper.umount test $? = 0
 
-echo "1..$n"
-exit $failed
+tap_done

@@ -1,0 +1,225 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: GPL-2.0
+# Shared helpers of the on-demand selftests (ondemand_test.sh,
+# failover_test.sh, big_test.sh, interchange_test.sh).  Sourced, not run.
+#
+#   . "$(dirname "$0")/lib.sh"
+#   od_init NAME          work dir /tmp/cfrs-NAME.XXXXXX, EXIT trap, TAP header
+#   od_require ...        "1..0 # SKIP" and exit unless the prerequisites hold
+#   tap / check / check_eq / section / tap_done
+#   od_track PID          killed (SIGKILL) and reaped at exit, before the umounts
+#   od_track_daemon PID   SIGTERM and reaped at exit, after the umounts
+#   od_cleanup_hook FN    FN runs first at exit (before umounts and kills)
+#   od_cleanup_late FN    FN runs last at exit (after daemons stopped)
+#   mount_erofs / manifest / make_tree / read_all / stat_of
+#   daemon_start / daemon_stop / wait_gone
+#
+# Everything runs as root inside the test VM (scripts/vm-run); cold
+# on-demand reads run at ~1-2 MB/s on the TCG debug kernel, so keep data
+# small unless a test is meant for the release kernel.
+
+OD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+OD_ROOT=$(cd "$OD_DIR/../../../../.." && pwd)
+daemon=${CFRS_ONDEMANDD:-$OD_ROOT/tools/cachefiles-ondemandd/target/release/cachefiles-ondemandd}
+# C protocol helper (ondemand_proto.c, built by `make selftests`).
+proto=${CFRS_ONDEMAND_PROTO:-$OD_DIR/ondemand_proto}
+
+# --- TAP ---------------------------------------------------------------------
+n=0 failed=0
+tap() { # tap ok|fail NAME [diagnostic]
+	n=$((n + 1))
+	if [ "$1" = ok ]; then
+		echo "ok $n $2"
+	else
+		echo "not ok $n $2"
+		[ -z "$3" ] || echo "$3" | sed 's/^/# /'
+		failed=1
+	fi
+}
+check() { # check NAME CMD... : ok iff CMD succeeds
+	local name=$1
+	shift
+	if "$@"; then tap ok "$name"; else tap fail "$name"; fi
+}
+check_eq() { # check_eq NAME WANT GOT [diagnostic]: ok iff GOT = WANT
+	if [ "$3" = "$2" ]; then
+		tap ok "$1"
+	else
+		tap fail "$1" "want '$2', got '$3'${4:+
+$4}"
+	fi
+}
+od_t0=$(date +%s)
+section() { # section NAME: a comment with the seconds since the start
+	echo "# [$(($(date +%s) - od_t0)) s] $1"
+}
+tap_done() { # plan line and exit status
+	echo "1..$n"
+	exit $failed
+}
+
+# --- work directory and cleanup -------------------------------------------------
+mounts=()
+od_pids=()
+od_daemons=()
+od_hooks=()
+od_late_hooks=()
+od_track() { od_pids+=("$@"); }
+od_track_daemon() { od_daemons+=("$@"); }
+od_cleanup_hook() { od_hooks+=("$@"); }
+od_cleanup_late() { od_late_hooks+=("$@"); }
+
+od_cleanup() {
+	local h m p
+	for h in "${od_hooks[@]}"; do "$h"; done
+	# Readers first (a blocked one keeps its mount busy), then the mounts,
+	# then the daemons, which must outlive the umounts that send them CLOSE.
+	for p in "${od_pids[@]}"; do
+		kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	for m in "${mounts[@]}"; do mountpoint -q "$m" && timeout 60 umount "$m"; done
+	for p in "${od_daemons[@]}"; do
+		kill -0 "$p" 2>/dev/null || continue
+		kill -TERM "$p" 2>/dev/null
+		wait_gone "$p" 10 || kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	for h in "${od_late_hooks[@]}"; do "$h"; done
+	[ -z "$work" ] || rm -rf "$work"
+}
+
+od_init() { # od_init NAME: work dir, EXIT trap, TAP header
+	work=$(mktemp -d "/tmp/cfrs-$1.XXXXXX")
+	trap od_cleanup EXIT
+	echo "TAP version 13"
+}
+
+# od_require root|daemon|mkfs|devnode|proto|pgrep|python3 ...: skip the whole
+# test unless each prerequisite holds.
+od_require() {
+	local r why
+	for r in "$@"; do
+		why=
+		case $r in
+		root) [ "$(id -u)" = 0 ] || why="needs root" ;;
+		daemon) [ -x "$daemon" ] || why="no daemon at $daemon (cargo build --release)" ;;
+		mkfs) command -v mkfs.erofs > /dev/null || why="mkfs.erofs missing" ;;
+		devnode) [ -c /dev/cachefiles ] || why="no /dev/cachefiles (backend not loaded)" ;;
+		proto) [ -x "$proto" ] || why="no $proto (make selftests)" ;;
+		*) command -v "$r" > /dev/null || why="$r missing" ;;
+		esac
+		if [ -n "$why" ]; then
+			echo "1..0 # SKIP $why"
+			exit 0
+		fi
+	done
+}
+
+# --- processes ---------------------------------------------------------------------
+wait_gone() { # wait_gone PID SECONDS: until PID no longer runs (zombies count as gone)
+	local i st
+	for i in $(seq 1 $(($2 * 10))); do
+		{ read -r _ _ st _ < "/proc/$1/stat"; } 2> /dev/null || return 0
+		[ "$st" = Z ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+proc_state() { # proc_state PID: one-letter state (R, S, D, Z...) or "gone"
+	local st
+	{ read -r _ _ st _ < "/proc/$1/stat"; } 2> /dev/null || st=gone
+	echo "$st"
+}
+
+# daemon_start STATS LOG ARGS...: starts the daemon with --stats STATS (and
+# ARGS), stderr to LOG; waits (10 s) until it wrote its stats file or died.
+# Sets DAEMON_PID; returns 0 iff it is running with its stats file written.
+daemon_start() {
+	local st=$1 log=$2 i
+	shift 2
+	rm -f "$st"
+	"$daemon" --stats "$st" "$@" 2> "$log" &
+	DAEMON_PID=$!
+	od_track_daemon "$DAEMON_PID"
+	for i in $(seq 1 100); do
+		[ -e "$st" ] && break
+		kill -0 "$DAEMON_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ -e "$st" ] && kill -0 "$DAEMON_PID" 2>/dev/null
+}
+daemon_stop() { # daemon_stop PID: SIGTERM, wait; returns its exit status
+	kill -TERM "$1" 2>/dev/null
+	wait "$1"
+}
+
+stat_of() { # stat_of KEY [FILE]: value of KEY in a daemon stats file (default $stats)
+	sed -n "s/^$1=//p" "${2:-$stats}" 2>/dev/null | tail -n1
+}
+
+# --- filesystems ---------------------------------------------------------------------
+mount_erofs() { # mount_erofs MOUNTPOINT OPTIONS -> mount's status; stderr in $work/mount.err
+	mkdir -p "$1"
+	mounts+=("$1")
+	mount -t erofs none -o "$2" "$1" 2> "$work/mount.err"
+}
+od_track_mount() { mounts+=("$@"); }
+
+# sha256 of every file under DIR, with relative paths, plus the list of
+# directories and symlinks, so that tree shape differences show too.
+manifest() {
+	(cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum &&
+		find . -type d | sort && find . -type l -printf '%p -> %l\n' | sort)
+}
+# same_tree NAME SRC MNT: one TAP line, ok iff the manifests are equal
+same_tree() {
+	if diff <(manifest "$2") <(manifest "$3") > "$work/diff" 2>&1; then
+		tap ok "$1"
+	else
+		tap fail "$1" "$(head -20 "$work/diff")"
+	fi
+}
+
+# Reads every file of DIR after dropping the page cache, so that the data
+# comes through cachefiles again.
+read_all() {
+	echo 3 > /proc/sys/vm/drop_caches
+	find "$1" -type f -print0 | xargs -0 -r cat > /dev/null
+}
+
+make_tree() { # make_tree DIR SEED RANDOM_KIB: a mixed tree (small files, symlink, random data)
+	local d=$1 i
+	mkdir -p "$d/a/b/c" "$d/empty-dir" "$d/docs"
+	for i in $(seq 1 20); do echo "small file $i of tree $2" > "$d/a/f$i.txt"; done
+	for i in $(seq 1 5); do seq 1 $((i * 300)) > "$d/a/b/seq$i"; done
+	printf 'x' > "$d/a/b/c/one-byte"
+	: > "$d/docs/empty"
+	head -c 4097 /dev/urandom > "$d/docs/page-plus-one"
+	head -c $(($3 * 1024)) /dev/urandom > "$d/random.bin"
+	ln -s a/f1.txt "$d/link"
+}
+
+# make_layout_tree DIR: files sized around the 4 KiB block (inline tails,
+# exact blocks, one byte over), compressible text, long names, deep
+# directories, a big directory, hard links: every EROFS layout choice
+# (inline or not, compressed or not) meets a boundary somewhere here.
+make_layout_tree() {
+	local d=$1 s i
+	mkdir -p "$d/sizes" "$d/text" "$d/deep/1/2/3/4/5/6/7/8" "$d/bigdir"
+	for s in 0 1 2 63 64 100 511 512 1000 2047 2048 3000 4095 4096 4097 \
+		6000 8191 8192 8193 12287 12288 12289 16385 65535 65536 65537; do
+		head -c "$s" /dev/urandom > "$d/sizes/r$s"
+	done
+	for i in 1 2 3 4 5 6; do
+		# Compressible: repeated words with a little noise.
+		for _ in $(seq 1 $((i * 40))); do echo "line $i $RANDOM of some rather repetitive text"; done > "$d/text/t$i.txt"
+	done
+	head -c 65537 /dev/zero > "$d/text/zeros"
+	echo deep > "$d/deep/1/2/3/4/5/6/7/8/leaf"
+	# A directory of several blocks (80 names of ~60 bytes); empty files,
+	# so they cost no data reads.
+	for i in $(seq 1 80); do : > "$d/bigdir/an-empty-file-with-a-long-name-to-fill-directory-blocks-$i"; done
+	printf 'n%.0s' $(seq 1 200) > "$d/$(printf 'L%.0s' $(seq 1 200))"
+	ln "$d/sizes/r4097" "$d/hardlink-r4097"
+	ln -s deep/1/2/3/4/5/6/7/8/leaf "$d/leaf-link"
+}
