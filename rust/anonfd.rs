@@ -122,7 +122,7 @@ unsafe extern "C" fn ioctl_callback<T: AnonFdOps>(
     let Some(this) = (unsafe { state::<T>(file) }) else {
         return -(crate::cmd::errno::EINVAL.0 as isize);
     };
-    T::ioctl(this, cmd, arg as usize).map_or_else(|e| -(e.0 as isize), |v| v as isize)
+    T::ioctl(this, cmd, arg).map_or_else(|e| -(e.0 as isize), |v| v as isize)
 }
 
 /// A reserved fd number and the anonymous file meant for it, not yet
@@ -168,7 +168,11 @@ impl<T: AnonFdOps> PendingFd<T> {
                 drop(Arc::from_raw(data));
                 bindings::put_unused_fd(fd as u32);
             }
-            return Err(if f.is_null() { crate::cmd::errno::ENOMEM } else { Errno(-v as i32) });
+            return Err(if f.is_null() {
+                crate::cmd::errno::ENOMEM
+            } else {
+                Errno(-v as i32)
+            });
         }
         // SAFETY: A fresh file nobody else sees yet.
         unsafe { (*f).f_mode |= bindings::CFRS_FMODE_PWRITE_LSEEK };

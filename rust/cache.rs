@@ -26,14 +26,12 @@
 //!   [`crate::ondemand`]).  Neither is held while calling into fscache.
 
 use crate::cmd::{self, errno::*, Command, Errno, Limit, Limits, Space, Thresholds};
-use crate::fscache::{
-    CacheCookie, CacheOps, Cookie, Cres, ReadHole, Source, VolumeHandle, Want,
-};
+use crate::fscache::{CacheCookie, CacheOps, Cookie, Cres, ReadHole, Source, VolumeHandle, Want};
+use crate::layout;
 use crate::object::Object;
 use crate::ondemand::{self, Requests};
-use crate::vfs::IovIter;
-use crate::layout;
 use crate::poll::{PollQueue, WaitKey, EPOLLIN, EPOLLOUT};
+use crate::vfs::IovIter;
 use crate::vfs::{self, Cred, Dentry, Mount, Path, RenameLock, S_KERNEL_FILE};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::init::InPlaceInit;

@@ -425,7 +425,10 @@ pub(crate) enum CopenSize {
 /// succeeds); a more negative number is `EINVAL` for both.
 pub(crate) fn parse_copen_size(s: &[u8]) -> CopenSize {
     match kstrtol(s, 0) {
-        Err(e) => CopenSize::Fail { req: e, ret: Err(e) },
+        Err(e) => CopenSize::Fail {
+            req: e,
+            ret: Err(e),
+        },
         Ok(v) if v >= 0 => CopenSize::Size(v as u64),
         Ok(v) if v >= -4095 => CopenSize::Fail {
             req: Errno(-v as i32),

@@ -171,7 +171,9 @@ impl<T: CacheOps> Cookie<T> {
     /// The size of the object as the netfs (or the daemon) set it.
     pub(crate) fn object_size(&self) -> u64 {
         // SAFETY: The cookie is alive; a plain word read, as in C.
-        unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*self.as_ptr()).object_size)) as u64 }
+        unsafe {
+            core::ptr::read_volatile(core::ptr::addr_of!((*self.as_ptr()).object_size)) as u64
+        }
     }
 
     /// Sets the object size (on-demand mode: from the daemon's `copen`).
@@ -711,19 +713,19 @@ impl<T: CacheOps> OpsTable<T> {
     }
 
     /// Resizing is a no-op: on-demand objects are sized by the daemon.
-    unsafe extern "C" fn resize_cookie(
+    extern "C" fn resize_cookie(
         _cres: *mut bindings::netfs_cache_resources,
         _new_size: bindings::loff_t,
     ) {
     }
 
     /// Invalidation is not supported: the cookie stops being cached.
-    unsafe extern "C" fn invalidate_cookie(_cookie: *mut bindings::fscache_cookie) -> bool {
+    extern "C" fn invalidate_cookie(_cookie: *mut bindings::fscache_cookie) -> bool {
         false
     }
 
     /// Nothing to prepare: the netfs does not write to objects.
-    unsafe extern "C" fn prepare_to_write(_cookie: *mut bindings::fscache_cookie) {}
+    extern "C" fn prepare_to_write(_cookie: *mut bindings::fscache_cookie) {}
 
     /// # Safety
     ///
@@ -828,7 +830,7 @@ impl<T: CacheOps> OpsTable<T> {
     }
 
     /// Reads outside on-demand mode go to the server.
-    unsafe extern "C" fn prepare_read(
+    extern "C" fn prepare_read(
         _subreq: *mut bindings::netfs_io_subrequest,
         _i_size: kernel::ffi::c_ulonglong,
     ) -> bindings::netfs_io_source {
@@ -836,7 +838,7 @@ impl<T: CacheOps> OpsTable<T> {
     }
 
     /// Writes are refused (`ENOBUFS`: the netfs then does not cache).
-    unsafe extern "C" fn prepare_write(
+    extern "C" fn prepare_write(
         _cres: *mut bindings::netfs_cache_resources,
         _start: *mut bindings::loff_t,
         _len: *mut usize,

@@ -32,8 +32,8 @@ use crate::layout;
 use crate::object_state::ObjectState;
 use crate::vfs::{Dentry, FileRef, IovIter, Whence, S_KERNEL_FILE};
 use core::sync::atomic::{AtomicBool, Ordering};
-use kernel::prelude::{pin_data, pin_init, pr_err, pr_notice, pr_warn, CStr, GFP_KERNEL};
 use kernel::init::InPlaceInit;
+use kernel::prelude::{pin_data, pin_init, pr_err, pr_notice, pr_warn, CStr, GFP_KERNEL};
 use kernel::str::BStr;
 use kernel::sync::{Arc, SpinLock};
 use kernel::workqueue::{Work, WorkItem};
@@ -90,7 +90,11 @@ impl WorkItem for Object {
 
 impl Object {
     /// A new object for `cookie`, counted in fscache.
-    fn new(cache: Arc<Cache>, bound: Arc<Bound>, cookie: &Cookie<Cache>) -> Result<Arc<Self>, Errno> {
+    fn new(
+        cache: Arc<Cache>,
+        bound: Arc<Bound>,
+        cookie: &Cookie<Cache>,
+    ) -> Result<Arc<Self>, Errno> {
         let name = layout::cook_key(cookie.key()).ok_or(EINVAL)?;
         cookie.count_object();
         let counted = CountedCookie(cookie.get());
@@ -210,7 +214,10 @@ impl Cache {
                 return false;
             }
             Ok(dentry) if !dentry.is_reg() => {
-                pr_err!("{} is not a file\n", BStr::from_bytes(object.name.as_bytes()));
+                pr_err!(
+                    "{} is not a file\n",
+                    BStr::from_bytes(object.name.as_bytes())
+                );
                 let Some(fan_inode) = fan.inode() else {
                     return false;
                 };
@@ -243,7 +250,12 @@ impl Cache {
 
     /// Creates the tmpfile, sends OPEN and sizes the file to what the
     /// daemon said (C's `cachefiles_create_tmpfile`).
-    fn create_tmpfile(&self, bound: &Bound, fan: &Dentry, object: &Arc<Object>) -> Result<FileRef, Errno> {
+    fn create_tmpfile(
+        &self,
+        bound: &Bound,
+        fan: &Dentry,
+        object: &Arc<Object>,
+    ) -> Result<FileRef, Errno> {
         let file = FileRef::tmpfile(&bound.mnt, fan, &bound.cred).inspect_err(|e| {
             if *e == EIO {
                 self.io_error(format_args!("Failed to create tmpfile"));
@@ -253,7 +265,10 @@ impl Cache {
         let _ = Object::mark_in_use(file.inode());
         let ret = (|| {
             crate::ondemand::init_object(object)?;
-            let size = object.cookie().object_size().checked_next_multiple_of(DIO_BLOCK_SIZE);
+            let size = object
+                .cookie()
+                .object_size()
+                .checked_next_multiple_of(DIO_BLOCK_SIZE);
             let size = size.and_then(|s| i64::try_from(s).ok()).ok_or(EFBIG)?;
             if size > 0 {
                 file.truncate(size)?;
@@ -273,7 +288,13 @@ impl Cache {
 
     /// Opens an existing backing file, sends OPEN and checks the file's
     /// coherency data, replacing a stale file (C's `cachefiles_open_file`).
-    fn open_file(&self, bound: &Bound, fan: &Dentry, object: &Arc<Object>, dentry: &Dentry) -> bool {
+    fn open_file(
+        &self,
+        bound: &Bound,
+        fan: &Dentry,
+        object: &Arc<Object>,
+        dentry: &Dentry,
+    ) -> bool {
         let Some(inode) = dentry.inode() else {
             return false;
         };
@@ -659,7 +680,11 @@ impl Cache {
         if off2 <= off {
             return Err(ENODATA);
         }
-        let data_len = if off2 > end { len } else { (off2 - off) as usize };
+        let data_len = if off2 > end {
+            len
+        } else {
+            (off2 - off) as usize
+        };
         Ok((off, data_len))
     }
 }

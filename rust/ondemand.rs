@@ -33,8 +33,8 @@ use crate::object::Object;
 use crate::object_state::ReadAction;
 use crate::vfs::{self, IovIter};
 use core::sync::atomic::{AtomicI32, Ordering};
-use kernel::prelude::{pin_data, pin_init, pr_err, KVec, GFP_KERNEL};
 use kernel::init::InPlaceInit;
+use kernel::prelude::{pin_data, pin_init, pr_err, KVec, GFP_KERNEL};
 use kernel::rbtree::RBTree;
 use kernel::sync::Arc;
 
@@ -150,15 +150,21 @@ impl Requests {
 
     fn alloc_msg_id(&self) -> Option<u32> {
         let next = self.msg_id_next;
-        first_free(&self.table, next, u32::MAX)
-            .or_else(|| next.checked_sub(1).and_then(|last| first_free(&self.table, 0, last)))
+        first_free(&self.table, next, u32::MAX).or_else(|| {
+            next.checked_sub(1)
+                .and_then(|last| first_free(&self.table, 0, last))
+        })
     }
 
     fn alloc_object_id(&mut self) -> Result<u32, Errno> {
         const MAX: u32 = i32::MAX as u32;
         let next = self.id_next.clamp(1, MAX);
         let id = first_free(&self.ids, next, MAX)
-            .or_else(|| (next > 1).then(|| first_free(&self.ids, 1, next - 1)).flatten())
+            .or_else(|| {
+                (next > 1)
+                    .then(|| first_free(&self.ids, 1, next - 1))
+                    .flatten()
+            })
             .ok_or(EBUSY)?;
         self.ids
             .try_create_and_insert(id, (), GFP_KERNEL)
@@ -178,7 +184,11 @@ impl Requests {
             req: req.clone(),
             new: true,
         };
-        if self.table.try_create_and_insert(id, entry, GFP_KERNEL).is_err() {
+        if self
+            .table
+            .try_create_and_insert(id, entry, GFP_KERNEL)
+            .is_err()
+        {
             let _ = self.by_object.remove(&key);
             return Err(ENOMEM);
         }
@@ -195,7 +205,11 @@ impl Requests {
 
     /// Takes out the request `id` if it still is `req`.
     fn take_if(&mut self, id: u32, req: &Arc<Request>) -> bool {
-        if self.table.get(&id).is_some_and(|e| Arc::ptr_eq(&e.req, req)) {
+        if self
+            .table
+            .get(&id)
+            .is_some_and(|e| Arc::ptr_eq(&e.req, req))
+        {
             drop(self.remove(id));
             return true;
         }
@@ -320,8 +334,15 @@ pub(crate) fn init_object(object: &Arc<Object>) -> Result<(), Errno> {
     }
     let vlen = vkey.len() as u32;
     let clen = ckey.len() as u32;
-    for part in [&vlen.to_ne_bytes()[..], &clen.to_ne_bytes(), &[0; 8], vkey, ckey] {
-        body.extend_from_slice(part, GFP_KERNEL).map_err(|_| ENOMEM)?;
+    for part in [
+        &vlen.to_ne_bytes()[..],
+        &clen.to_ne_bytes(),
+        &[0; 8],
+        vkey,
+        ckey,
+    ] {
+        body.extend_from_slice(part, GFP_KERNEL)
+            .map_err(|_| ENOMEM)?;
     }
     send_req(object, Opcode::Open, body)
 }
@@ -362,9 +383,10 @@ pub(crate) fn flush(cache: &Cache) {
 /// READs of a re-opening object do not count).
 pub(crate) fn has_readable(cache: &Cache) -> bool {
     let reqs = cache.reqs.lock();
-    let readable = reqs.table.values().any(|e| {
-        e.new && !(e.req.opcode == Opcode::Read && e.req.object.od.lock().is_reopening())
-    });
+    let readable = reqs
+        .table
+        .values()
+        .any(|e| e.new && !(e.req.opcode == Opcode::Read && e.req.object.od.lock().is_reopening()));
     readable
 }
 
@@ -590,7 +612,8 @@ impl AnonFdOps for Object {
         let pages = len.div_ceil(kernel::page::PAGE_SIZE) as u64;
         {
             let _as_cache = this.bound.cred.override_current();
-            this.cache.has_space(&this.bound.mnt, &this.bound.thresholds, 0, pages)?;
+            this.cache
+                .has_space(&this.bound.mnt, &this.bound.thresholds, 0, pages)?;
         }
         let blocks = (len as u64).div_ceil(this.bound.bsize);
         let ret = this.cache.writing(blocks, || file.write_direct(pos, iter));

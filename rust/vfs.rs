@@ -721,9 +721,8 @@ impl Dentry {
     pub(crate) fn lookup_positive(&self, name: &[u8]) -> Result<Dentry, Errno> {
         let len = i32::try_from(name.len()).map_err(|_| crate::cmd::errno::EINVAL)?;
         // SAFETY: `self` is alive; `name` is valid for `len` bytes.
-        let p = unsafe {
-            bindings::lookup_positive_unlocked(name.as_ptr().cast(), self.as_ptr(), len)
-        };
+        let p =
+            unsafe { bindings::lookup_positive_unlocked(name.as_ptr().cast(), self.as_ptr(), len) };
         // SAFETY: A non-error pointer carries a new reference.
         check_ptr(p).map(|p| unsafe { Dentry::from_raw(p) })
     }
@@ -746,7 +745,7 @@ impl Inode {
     pub(crate) fn blocks(&self) -> u64 {
         // SAFETY: The inode is alive while `self` is borrowed; a racy read
         // of a statistics field, as in C.
-        unsafe { (*self.as_ptr()).i_blocks as u64 }
+        unsafe { (*self.as_ptr()).i_blocks }
     }
 
     /// The inode's size (`i_size_read` on 64-bit).
@@ -819,11 +818,7 @@ impl FileRef {
         // SAFETY: The mount, dentry and credentials are alive; the VFS takes
         // its own references on the path.
         let p = unsafe {
-            bindings::kernel_file_open(
-                &path,
-                bindings::CFRS_O_BACKING as i32,
-                cred.ptr.as_ptr(),
-            )
+            bindings::kernel_file_open(&path, bindings::CFRS_O_BACKING as i32, cred.ptr.as_ptr())
         };
         // INVARIANT: A non-error pointer is an open file with a reference.
         check_ptr(p).map(|ptr| FileRef { ptr })
