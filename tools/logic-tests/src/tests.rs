@@ -256,24 +256,39 @@ fn copen_size_outcomes_match_c() {
     // A daemon's errno: the OPEN fails with it, the write succeeds.
     assert_eq!(
         parse_copen_size(b"-2"),
-        CopenSize::Fail { req: ENOENT, ret: Ok(()) }
+        CopenSize::Fail {
+            req: ENOENT,
+            ret: Ok(())
+        }
     );
     assert_eq!(
         parse_copen_size(b"-4095"),
-        CopenSize::Fail { req: Errno(4095), ret: Ok(()) }
+        CopenSize::Fail {
+            req: Errno(4095),
+            ret: Ok(())
+        }
     );
     // Beyond the errno range: EINVAL for both.
     assert_eq!(
         parse_copen_size(b"-4096"),
-        CopenSize::Fail { req: EINVAL, ret: Err(EINVAL) }
+        CopenSize::Fail {
+            req: EINVAL,
+            ret: Err(EINVAL)
+        }
     );
     // Bad syntax: the parse error for both.
     assert_eq!(
         parse_copen_size(b" 100"),
-        CopenSize::Fail { req: EINVAL, ret: Err(EINVAL) }
+        CopenSize::Fail {
+            req: EINVAL,
+            ret: Err(EINVAL)
+        }
     );
     assert_eq!(
         parse_copen_size(b"99999999999999999999"),
-        CopenSize::Fail { req: ERANGE, ret: Err(ERANGE) }
+        CopenSize::Fail {
+            req: ERANGE,
+            ret: Err(ERANGE)
+        }
     );
 }
