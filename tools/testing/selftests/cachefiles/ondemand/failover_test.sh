@@ -25,6 +25,8 @@
 #
 # Env: CFRS_FAILOVER_KILLS (default 20) kills to reach;
 # CFRS_FAILOVER_KIB (default 2048) random data per round;
+# CFRS_FAILOVER_BIG_MIB (default 0) adds a file of that many MiB of random
+# bytes to every round's image (the torture run uses 64);
 # CFRS_FAILOVER_MAX_ROUNDS (default 40); CFRS_FAILOVER_KEEP=DIR copies
 # the daemon logs there at the end (a guest path: the VM's /tmp is not the
 # host's); CFRS_FAILOVER_READ_DELAY (default 100) ms the daemon sleeps
@@ -37,6 +39,7 @@
 here=$OD_DIR
 kills_target=${CFRS_FAILOVER_KILLS:-20}
 kib=${CFRS_FAILOVER_KIB:-2048}
+big_mib=${CFRS_FAILOVER_BIG_MIB:-0}
 read_delay=${CFRS_FAILOVER_READ_DELAY:-100}
 max_rounds=${CFRS_FAILOVER_MAX_ROUNDS:-40}
 od_init failover
@@ -55,10 +58,11 @@ keep_logs() {
 }
 od_cleanup_hook keep_logs
 
-make_round_tree() { # make_round_tree DIR RANDOM_KIB: 4 random files + small ones
+make_round_tree() { # make_round_tree DIR RANDOM_KIB: 4 random files + small ones (+ a big one)
 	local d=$1 i
 	mkdir -p "$d/a/b"
 	for i in 1 2 3 4; do head -c $(($2 * 256)) /dev/urandom > "$d/r$i.bin"; done
+	[ "$big_mib" = 0 ] || head -c $((big_mib << 20)) /dev/urandom > "$d/big.bin"
 	for i in $(seq 1 10); do echo "small file $i $RANDOM" > "$d/a/f$i.txt"; done
 	head -c 4097 /dev/urandom > "$d/a/b/page-plus-one"
 }
@@ -93,7 +97,7 @@ rand_sleep() { # sleep a random 10-200 ms
 }
 
 od_require root daemon mkfs pgrep devnode
-echo "# backend ${CFRS_MODULE_NAME:-?}, daemon $daemon, target $kills_target kills, $kib KiB per round, READ delay $read_delay ms"
+echo "# backend ${CFRS_MODULE_NAME:-?}, daemon $daemon, target $kills_target kills, $kib KiB + $big_mib MiB per round, READ delay $read_delay ms"
 
 mkdir -p "$cache" "$blobs"
 
@@ -169,6 +173,8 @@ while [ $kills -lt "$kills_target" ] && [ $rounds -lt "$max_rounds" ]; do
 	fi
 	round_kills="$round_kills $k"
 	umount "$mnt" || echo "# round $rounds: umount failed"
+	# The VM's /tmp lives in memory: drop what this round no longer needs.
+	rm -rf "$src" "$blobs/img$rounds"
 done
 echo "# $kills kills in $rounds rounds ($(($(date +%s) - start)) s); kills per round:$round_kills"
 echo "# ms from each SIGKILL to the new child:$restart_ms"
@@ -203,6 +209,7 @@ grep " ERROR " "$slog" | head -10 | sed 's/^/# /'
 # --- the mount still works at the end ------------------------------------------------
 rounds=$((rounds + 1))
 src=$work/src$rounds mnt=$work/mnt$rounds
+big_mib=0
 make_round_tree "$src" 64
 mkfs.erofs --quiet "$blobs/img$rounds" "$src" > /dev/null
 if mount_erofs "$mnt" "fsid=img$rounds" && diff <(manifest "$src") <(manifest "$mnt") > "$work/diff"; then
