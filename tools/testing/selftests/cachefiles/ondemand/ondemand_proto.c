@@ -1,0 +1,837 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ondemand_proto: speaks the cachefiles on-demand protocol on
+ * /dev/cachefiles directly, to check what the kernel does with requests a
+ * well-behaved daemon never makes.  Used by ondemand_test.sh inside the
+ * test VM (root, a cachefiles backend loaded, EROFS with fscache).
+ *
+ *   ondemand_proto mount MOUNTPOINT OPTIONS
+ *       mount(2) of EROFS ("none", OPTIONS); prints the errno name (or 0).
+ *   ondemand_proto umount MOUNTPOINT [-l]
+ *       umount2(2), MNT_DETACH with -l; prints the errno name (or 0).
+ *   ondemand_proto misuse CACHEDIR BLOBDIR MNTDIR PREFIX SRCDIR FILE
+ *       malformed and replayed copen, READ_COMPLETE on wrong ids, unknown
+ *       ioctls, anon fd closed before copen, copen of size 0.  Blobs
+ *       PREFIX-a .. PREFIX-h in BLOBDIR must be copies of one image of
+ *       SRCDIR, which holds FILE (compared through a served mount).
+ *   ondemand_proto devclose CACHEDIR BLOBDIR MNTDIR BLOB SRCDIR CACHED UNCACHED TAG
+ *       the devnode closed while an anon fd stays open: reads, umount,
+ *       then the anon fd closed (cache withdrawn, devnode free again).
+ *
+ * Output: "ok NAME", "not ok NAME # why" and "# comment" lines, which the
+ * calling script numbers into TAP.  Exit status 0 iff every check passed.
+ * The errno values expected are those C cachefiles.ko (6.12) returns.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/cachefiles.h>
+
+#define PAGE 4096UL
+#define MAX_OBJS 32
+/* A child's exit code when two files differ (errno values are below). */
+#define CODE_DIFFER 200
+#define CODE_TIMEOUT (-1)
+
+static int dev = -1;
+static int failures;
+static const char *blobdir;
+
+struct obj {
+	int used;
+	uint32_t id;		/* object_id */
+	int fd;			/* anon fd */
+	int blob;		/* blob file */
+	uint64_t size;
+	char name[256];
+};
+static struct obj objs[MAX_OBJS];
+
+/* Counters of what serve() handled. */
+static struct {
+	int open, read, close;
+} served;
+
+/* --- reporting ---------------------------------------------------------- */
+
+static const char *ename(int e)
+{
+	static char buf[32];
+	const char *s;
+
+	if (e == 0)
+		return "0";
+	if (e == CODE_TIMEOUT)
+		return "TIMEOUT";
+	if (e == CODE_DIFFER)
+		return "DIFFERENT";
+	s = strerrorname_np(e);
+	if (s)
+		return s;
+	snprintf(buf, sizeof(buf), "E%d", e);
+	return buf;
+}
+
+static void result(const char *name, int ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ok) {
+		printf("ok %s\n", name);
+	} else {
+		failures++;
+		printf("not ok %s", name);
+		if (fmt) {
+			printf(" # ");
+			va_start(ap, fmt);
+			vprintf(fmt, ap);
+			va_end(ap);
+		}
+		printf("\n");
+	}
+	fflush(stdout);
+}
+
+static void comment(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("# ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* expect NAME: an operation returned errno GOT (0 = success), C gives WANT. */
+static void expect(const char *name, int want, int got)
+{
+	result(name, got == want, "got %s, want %s", ename(got), ename(want));
+}
+
+/* --- the devnode and the anon fds ----------------------------------------- */
+
+/* Writes one command; returns 0 or the errno. */
+static int cmd(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (write(dev, buf, len) < 0)
+		return errno;
+	return 0;
+}
+
+static int cread(int fd, unsigned long id)
+{
+	return ioctl(fd, CACHEFILES_IOC_READ_COMPLETE, id) < 0 ? errno : 0;
+}
+
+static int bind_cache(const char *cachedir, const char *tag)
+{
+	int e;
+
+	dev = open("/dev/cachefiles", O_RDWR);
+	if (dev < 0) {
+		comment("open /dev/cachefiles: %s", ename(errno));
+		return -1;
+	}
+	e = cmd("dir %s", cachedir);
+	if (!e)
+		e = cmd("tag %s", tag);
+	if (!e)
+		e = cmd("bind ondemand");
+	if (e) {
+		comment("binding %s: %s", cachedir, ename(e));
+		return -1;
+	}
+	return 0;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Waits up to TIMEOUT_MS for a message and reads it into BUF (at least
+ * CACHEFILES_MSG_MAX_SIZE bytes).  Returns its length, 0 on timeout or
+ * -errno.  read() never blocks and returns 0 when nothing is selectable.
+ */
+static int next_msg(void *buf, int timeout_ms)
+{
+	long long end = now_ms() + timeout_ms;
+	struct pollfd p = { .fd = dev, .events = POLLIN };
+	ssize_t n;
+
+	for (;;) {
+		long long left = end - now_ms();
+
+		if (left <= 0)
+			return 0;
+		if (poll(&p, 1, left > 100 ? 100 : left) < 0 && errno != EINTR)
+			return -errno;
+		n = read(dev, buf, CACHEFILES_MSG_MAX_SIZE);
+		if (n < 0)
+			return -errno;
+		if (n > 0)
+			return n;
+	}
+}
+
+static struct obj *obj_by_id(uint32_t id)
+{
+	for (int i = 0; i < MAX_OBJS; i++)
+		if (objs[i].used && objs[i].id == id)
+			return &objs[i];
+	return NULL;
+}
+
+static void obj_forget(struct obj *o)
+{
+	if (o->fd >= 0)
+		close(o->fd);
+	if (o->blob >= 0)
+		close(o->blob);
+	memset(o, 0, sizeof(*o));
+}
+
+static void close_all_objs(void)
+{
+	for (int i = 0; i < MAX_OBJS; i++)
+		if (objs[i].used)
+			obj_forget(&objs[i]);
+}
+
+/*
+ * Takes in an OPEN message: records the object (anon fd, blob) without
+ * answering.  Returns the object, or NULL (anon fd closed) if the message
+ * is not a sane OPEN or the blob cannot be opened.
+ */
+static struct obj *take_open(struct cachefiles_msg *m, int len)
+{
+	struct cachefiles_open *o = (void *)m->data;
+	struct obj *ob = NULL;
+	char path[PATH_MAX];
+	struct stat st;
+	size_t klen;
+
+	if (m->opcode != CACHEFILES_OP_OPEN || len < (int)(sizeof(*m) + sizeof(*o)))
+		return NULL;
+	klen = o->cookie_key_size;
+	for (int i = 0; i < MAX_OBJS && !ob; i++)
+		if (!objs[i].used)
+			ob = &objs[i];
+	if (!ob || klen == 0 || klen >= sizeof(ob->name) ||
+	    sizeof(*m) + sizeof(*o) + o->volume_key_size + klen > (size_t)len) {
+		close(o->fd);
+		return NULL;
+	}
+	memset(ob, 0, sizeof(*ob));
+	memcpy(ob->name, o->data + o->volume_key_size, klen);
+	ob->id = m->object_id;
+	ob->fd = o->fd;
+	snprintf(path, sizeof(path), "%s/%s", blobdir, ob->name);
+	ob->blob = open(path, O_RDONLY | O_CLOEXEC);
+	if (ob->blob < 0 || fstat(ob->blob, &st) < 0) {
+		comment("blob %s: %s", path, ename(errno));
+		if (ob->blob >= 0)
+			close(ob->blob);
+		close(ob->fd);
+		memset(ob, 0, sizeof(*ob));
+		return NULL;
+	}
+	ob->size = st.st_size;
+	ob->used = 1;
+	return ob;
+}
+
+/* Copies the blob range of a READ, whole pages, into the anon fd. */
+static int write_range(struct obj *ob, uint64_t off, uint64_t len)
+{
+	uint64_t start = off & ~(PAGE - 1);
+	uint64_t end = (off + len + PAGE - 1) & ~(PAGE - 1);
+	uint64_t limit = (ob->size + PAGE - 1) & ~(PAGE - 1);
+	static void *buf;
+	const size_t chunk = 1 << 20;
+
+	if (!buf && posix_memalign(&buf, PAGE, chunk))
+		return ENOMEM;
+	if (end > limit)
+		end = limit;
+	while (start < end) {
+		size_t n = end - start > chunk ? chunk : end - start;
+		ssize_t r;
+
+		memset(buf, 0, n);
+		r = pread(ob->blob, buf, n, start);
+		if (r < 0)
+			return errno;
+		if (pwrite(ob->fd, buf, n, start) != (ssize_t)n)
+			return errno ? errno : EIO;
+		start += n;
+	}
+	return 0;
+}
+
+/* Answers one message the way a correct daemon does. */
+static void serve(struct cachefiles_msg *m, int len)
+{
+	struct cachefiles_read *rd = (void *)m->data;
+	struct obj *ob;
+	int e;
+
+	switch (m->opcode) {
+	case CACHEFILES_OP_OPEN:
+		served.open++;
+		ob = take_open(m, len);
+		if (ob)
+			e = cmd("copen %u,%llu", m->msg_id, (unsigned long long)ob->size);
+		else
+			e = cmd("copen %u,-%d", m->msg_id, ENOENT);
+		if (e)
+			comment("copen %u: %s", m->msg_id, ename(e));
+		break;
+	case CACHEFILES_OP_READ:
+		served.read++;
+		ob = obj_by_id(m->object_id);
+		if (!ob) {
+			comment("READ %u for unknown object %u", m->msg_id, m->object_id);
+			break;
+		}
+		e = write_range(ob, rd->off, rd->len);
+		if (e)
+			comment("READ %u: write: %s", m->msg_id, ename(e));
+		e = cread(ob->fd, m->msg_id);
+		if (e)
+			comment("READ %u: READ_COMPLETE: %s", m->msg_id, ename(e));
+		break;
+	case CACHEFILES_OP_CLOSE:
+		served.close++;
+		ob = obj_by_id(m->object_id);
+		if (ob)
+			obj_forget(ob);
+		break;
+	default:
+		comment("unknown opcode %u", m->opcode);
+	}
+}
+
+/* --- child processes --------------------------------------------------------- */
+
+static pid_t spawn_mount(const char *mnt, const char *opts)
+{
+	pid_t pid;
+
+	mkdir(mnt, 0755);
+	pid = fork();
+	if (pid == 0) {
+		if (dev >= 0)
+			close(dev);
+		_exit(mount("none", mnt, "erofs", 0, opts) ? errno : 0);
+	}
+	return pid;
+}
+
+static pid_t spawn_umount(const char *mnt)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (dev >= 0)
+			close(dev);
+		_exit(umount(mnt) ? errno : 0);
+	}
+	return pid;
+}
+
+/* Reads A and B fully: exit 0 if equal, CODE_DIFFER if not, else errno. */
+static pid_t spawn_cmp(const char *a, const char *b)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		static char ba[65536], bb[65536];
+		int fa, fb;
+
+		if (dev >= 0)
+			close(dev);
+		fa = open(a, O_RDONLY);
+		fb = open(b, O_RDONLY);
+		if (fa < 0 || fb < 0)
+			_exit(errno);
+		for (;;) {
+			ssize_t na = read(fa, ba, sizeof(ba));
+			ssize_t nb = 0, r;
+
+			if (na < 0)
+				_exit(errno);
+			while (nb < na) {
+				r = read(fb, bb + nb, na - nb);
+				if (r < 0)
+					_exit(errno);
+				if (r == 0)
+					break;
+				nb += r;
+			}
+			if (na != nb || memcmp(ba, bb, na))
+				_exit(CODE_DIFFER);
+			if (na == 0)
+				_exit(read(fb, bb, 1) == 0 ? 0 : CODE_DIFFER);
+		}
+	}
+	return pid;
+}
+
+/*
+ * Serves requests (if SERVING) until child PID exits or TIMEOUT_MS passes
+ * (then it is killed).  Returns its exit code, or CODE_TIMEOUT.
+ */
+static int run_child(pid_t pid, int serving, int timeout_ms)
+{
+	long long end = now_ms() + timeout_ms;
+	char buf[CACHEFILES_MSG_MAX_SIZE];
+	int status, len;
+
+	for (;;) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		if (now_ms() > end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return CODE_TIMEOUT;
+		}
+		if (serving && dev >= 0) {
+			len = next_msg(buf, 50);
+			if (len > 0)
+				serve((void *)buf, len);
+		} else {
+			usleep(50000);
+		}
+	}
+}
+
+static void drop_caches(void)
+{
+	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+
+	sync();
+	if (fd >= 0) {
+		if (write(fd, "3", 1) < 0)
+			comment("drop_caches: %s", ename(errno));
+		close(fd);
+	}
+}
+
+/* Whether /proc/fs/fscache/caches lists a cache named TAG. */
+static int cache_listed(const char *tag)
+{
+	char line[256], name[128];
+	FILE *f = fopen("/proc/fs/fscache/caches", "r");
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		/* CACHE    REF   VOLS  OBJS  ACCES S NAME */
+		if (sscanf(line, "%*s %*s %*s %*s %*s %*s %127s", name) == 1 &&
+		    strcmp(name, tag) == 0)
+			found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+/* --- misuse ---------------------------------------------------------------------------- */
+
+/*
+ * Mounts blob PREFIX-X at MNTDIR/X and waits for its OPEN (read, not
+ * answered).  Returns the mount child's pid; BUF and LEN get the message.
+ */
+static pid_t mount_and_take_open(const char *mntdir, const char *prefix, char x,
+				 char *buf, int *len)
+{
+	char mnt[PATH_MAX], opts[300];
+	pid_t pid;
+
+	snprintf(mnt, sizeof(mnt), "%s/%c", mntdir, x);
+	snprintf(opts, sizeof(opts), "fsid=%s-%c", prefix, x);
+	pid = spawn_mount(mnt, opts);
+	*len = next_msg(buf, 20000);
+	return pid;
+}
+
+/* One mount whose OPEN gets a consuming bad answer: checks the write's
+ * errno, that the mount fails, and that a later good copen is refused. */
+static void bad_copen(const char *mntdir, const char *prefix, char x,
+		      const char *label, const char *answer, int want_write,
+		      int close_fd_first)
+{
+	char buf[CACHEFILES_MSG_MAX_SIZE], name[128];
+	struct cachefiles_msg *m = (void *)buf;
+	struct cachefiles_open *o = (void *)m->data;
+	int len, e, code;
+	pid_t pid;
+
+	pid = mount_and_take_open(mntdir, prefix, x, buf, &len);
+	snprintf(name, sizeof(name), "%s.open_received", label);
+	result(name, len > 0 && m->opcode == CACHEFILES_OP_OPEN, "read: %d", len);
+	if (len <= 0 || m->opcode != CACHEFILES_OP_OPEN) {
+		run_child(pid, 1, 30000);
+		return;
+	}
+	if (close_fd_first)
+		close(o->fd);
+	e = cmd("copen %u%s", m->msg_id, answer);
+	snprintf(name, sizeof(name), "%s.copen_write", label);
+	expect(name, want_write, e);
+	code = run_child(pid, 1, 30000);
+	comment("%s: mount(2) -> %s", label, ename(code));
+	snprintf(name, sizeof(name), "%s.mount_fails_eio", label);
+	expect(name, EIO, code);
+	snprintf(name, sizeof(name), "%s.request_consumed", label);
+	expect(name, EINVAL, cmd("copen %u,4096", m->msg_id));
+	if (!close_fd_first)
+		close(o->fd);
+}
+
+static int misuse(int argc, char **argv)
+{
+	const char *cachedir, *mntdir, *prefix, *srcdir, *file;
+	char buf[CACHEFILES_MSG_MAX_SIZE], buf2[CACHEFILES_MSG_MAX_SIZE];
+	char path[PATH_MAX], path2[PATH_MAX], want_vol[300];
+	struct cachefiles_msg *m = (void *)buf, *m2 = (void *)buf2;
+	struct cachefiles_open *op = (void *)m->data;
+	struct cachefiles_read *rd;
+	struct obj *a, *b;
+	uint32_t id_open_a, id_read_a, id_read_b, obj_a, obj_b;
+	int len, len2, e, code_a, code_b, code, fl;
+	pid_t pa, pb, pc;
+
+	if (argc != 6) {
+		fprintf(stderr, "usage: ondemand_proto misuse CACHEDIR BLOBDIR MNTDIR PREFIX SRCDIR FILE\n");
+		return 2;
+	}
+	cachedir = argv[0];
+	blobdir = argv[1];
+	mntdir = argv[2];
+	prefix = argv[3];
+	srcdir = argv[4];
+	file = argv[5];
+	if (bind_cache(cachedir, "cfrs-proto") < 0) {
+		result("misuse.bind", 0, "cannot bind");
+		return 1;
+	}
+	result("misuse.bind", 1, NULL);
+
+	/* No request exists yet. */
+	expect("copen.no_request_einval", EINVAL, cmd("copen 0,4096"));
+	expect("copen.empty_args_einval", EINVAL, cmd("copen"));
+	expect("copen.no_comma_einval", EINVAL, cmd("copen 0"));
+	expect("copen.bad_id_einval", EINVAL, cmd("copen x1,4096"));
+	expect("copen.negative_id_einval", EINVAL, cmd("copen -1,4096"));
+	expect("copen.id_out_of_range_erange", ERANGE,
+	       cmd("copen 99999999999999999999999,4096"));
+	len = read(dev, buf, sizeof(buf));
+	expect("devnode.read_with_no_request_returns_0", 0, len < 0 ? errno : len);
+
+	/* Mount A: its OPEN waits, not yet read. */
+	snprintf(path, sizeof(path), "%s/a", mntdir);
+	snprintf(want_vol, sizeof(want_vol), "fsid=%s-a", prefix);
+	pa = spawn_mount(path, want_vol);
+	{
+		struct pollfd p = { .fd = dev, .events = POLLIN };
+
+		e = poll(&p, 1, 20000);
+		result("devnode.pollin_on_open", e == 1 && (p.revents & POLLIN),
+		       "poll %d revents %#x", e, p.revents);
+	}
+	/* An OPEN that exists but was never read: the first id is 0. */
+	expect("copen.unread_open_einval", EINVAL, cmd("copen 0,4096"));
+	len = next_msg(buf, 20000);
+	result("open.received", len > 0 && m->opcode == CACHEFILES_OP_OPEN,
+	       "read %d opcode %u", len, len > 0 ? m->opcode : 0);
+	if (len <= 0 || m->opcode != CACHEFILES_OP_OPEN) {
+		kill(pa, SIGKILL);
+		return 1;
+	}
+	id_open_a = m->msg_id;
+	expect("open.first_msg_id_is_0", 0, m->msg_id);
+	snprintf(want_vol, sizeof(want_vol), "erofs,%s-a", prefix);
+	result("open.len_and_keys",
+	       m->len == (uint32_t)len &&
+	       len == (int)(sizeof(*m) + sizeof(*op) + op->volume_key_size + op->cookie_key_size) &&
+	       op->volume_key_size == strlen(want_vol) + 1 &&
+	       !memcmp(op->data, want_vol, op->volume_key_size) &&
+	       op->cookie_key_size == strlen(want_vol) - 6 &&
+	       !memcmp(op->data + op->volume_key_size, want_vol + 6, op->cookie_key_size) &&
+	       op->flags == 0 && m->object_id > 0,
+	       "len %u/%d vks %u cks %u flags %u object %u", m->len, len,
+	       op->volume_key_size, op->cookie_key_size, op->flags, m->object_id);
+	fl = fcntl(op->fd, F_GETFD);
+	result("open.anon_fd_valid_without_cloexec", fl >= 0 && !(fl & FD_CLOEXEC),
+	       "F_GETFD %d", fl);
+	fl = fcntl(op->fd, F_GETFL);
+	result("open.anon_fd_write_only", fl >= 0 && (fl & O_ACCMODE) == O_WRONLY,
+	       "F_GETFL %#x", fl);
+
+	/* Bad requests that must not consume the OPEN. */
+	expect("copen.no_comma_pending_einval", EINVAL, cmd("copen %u", id_open_a));
+	expect("cread.open_id_einval", EINVAL, cread(op->fd, id_open_a));
+	expect("cread.unknown_id_einval", EINVAL, cread(op->fd, 123456));
+	expect("anon.unknown_ioctl_einval", EINVAL,
+	       ioctl(op->fd, _IOW(0x98, 2, int), id_open_a) < 0 ? errno : 0);
+	expect("anon.ioctl_cmd_0_einval", EINVAL, ioctl(op->fd, 0, 0) < 0 ? errno : 0);
+	expect("devnode.ioctl_enotty", ENOTTY,
+	       ioctl(dev, CACHEFILES_IOC_READ_COMPLETE, id_open_a) < 0 ? errno : 0);
+	expect("anon.read_ebadf", EBADF, read(op->fd, buf2, 16) < 0 ? errno : 0);
+	{
+		static char page[PAGE] __attribute__((aligned(PAGE)));
+
+		expect("anon.pwrite_before_copen_enobufs", ENOBUFS,
+		       pwrite(op->fd, page, PAGE, 0) < 0 ? errno : 0);
+	}
+	a = take_open(m, len);
+	result("open.blob_opened", a != NULL, "blob %s-a", prefix);
+	if (!a) {
+		kill(pa, SIGKILL);
+		return 1;
+	}
+	obj_a = a->id;
+	expect("copen.accept", 0, cmd("copen %u,%llu", id_open_a, (unsigned long long)a->size));
+	expect("copen.replayed_einval", EINVAL,
+	       cmd("copen %u,%llu", id_open_a, (unsigned long long)a->size));
+	expect("cread.answered_open_id_einval", EINVAL, cread(a->fd, id_open_a));
+
+	/* The mount reads its superblock: a READ for A. */
+	len = next_msg(buf, 20000);
+	rd = (void *)m->data;
+	result("read.received", len == (int)(sizeof(*m) + sizeof(*rd)) &&
+	       m->opcode == CACHEFILES_OP_READ && m->object_id == a->id && m->len == (uint32_t)len,
+	       "read %d opcode %u object %u (A is %u)", len, len > 0 ? m->opcode : 0,
+	       len > 0 ? m->object_id : 0, a->id);
+	if (len <= 0 || m->opcode != CACHEFILES_OP_READ) {
+		kill(pa, SIGKILL);
+		return 1;
+	}
+	id_read_a = m->msg_id;
+	comment("READ msg %u for A: [%#llx + %#llx]", id_read_a,
+		(unsigned long long)rd->off, (unsigned long long)rd->len);
+	{
+		static char page[PAGE] __attribute__((aligned(PAGE)));
+
+		expect("anon.pwrite_unaligned_enobufs", ENOBUFS,
+		       pwrite(a->fd, page, PAGE, 1) < 0 ? errno : 0);
+	}
+	e = write_range(a, rd->off, rd->len);
+	expect("read.data_written", 0, e);
+
+	/* Mount B, so that there is a second object with its own READ. */
+	pb = mount_and_take_open(mntdir, prefix, 'b', buf2, &len2);
+	b = len2 > 0 ? take_open(m2, len2) : NULL;
+	result("open_b.received", b != NULL, "read %d", len2);
+	if (!b) {
+		kill(pa, SIGKILL);
+		kill(pb, SIGKILL);
+		return 1;
+	}
+	obj_b = b->id;
+	expect("copen_b.accept", 0, cmd("copen %u,%llu", m2->msg_id, (unsigned long long)b->size));
+	len2 = next_msg(buf2, 20000);
+	result("read_b.received", len2 > 0 && m2->opcode == CACHEFILES_OP_READ && m2->object_id == b->id,
+	       "read %d", len2);
+	id_read_b = m2->msg_id;
+	if (len2 > 0 && m2->opcode == CACHEFILES_OP_READ) {
+		expect("cread.other_objects_read_einval", EINVAL, cread(b->fd, id_read_a));
+		expect("cread.other_objects_read_einval_2", EINVAL, cread(a->fd, id_read_b));
+		serve(m2, len2);
+	}
+	expect("cread.ok", 0, cread(a->fd, id_read_a));
+	expect("cread.replayed_einval", EINVAL, cread(a->fd, id_read_a));
+
+	/* Everything else served normally: both mounts complete. */
+	code_a = run_child(pa, 1, 60000);
+	code_b = run_child(pb, 1, 60000);
+	expect("mount_a.succeeds", 0, code_a);
+	expect("mount_b.succeeds", 0, code_b);
+	snprintf(path, sizeof(path), "%s/%s", srcdir, file);
+	snprintf(path2, sizeof(path2), "%s/a/%s", mntdir, file);
+	drop_caches();
+	expect("mount_a.file_matches_source", 0, run_child(spawn_cmp(path, path2), 1, 60000));
+
+	/* Answers that consume the OPEN and fail the mount. */
+	bad_copen(mntdir, prefix, 'c', "copen_bad_size", ",abc", EINVAL, 0);
+	bad_copen(mntdir, prefix, 'd', "copen_space_before_size", ", 4096", EINVAL, 0);
+	bad_copen(mntdir, prefix, 'e', "copen_size_below_max_errno", ",-99999", EINVAL, 0);
+	bad_copen(mntdir, prefix, 'f', "copen_errno_eio", ",-5", 0, 0);
+	/* The anon fd closed before copen: the write succeeds, the OPEN
+	 * fails with EBADFD (and the mount with it). */
+	{
+		char sz[32];
+
+		snprintf(sz, sizeof(sz), ",%llu", (unsigned long long)a->size);
+		bad_copen(mntdir, prefix, 'g', "anon_closed_before_copen", sz, 0, 1);
+	}
+
+	/*
+	 * copen with size 0: C sets FSCACHE_COOKIE_NO_DATA_TO_READ, yet EROFS
+	 * (NETFS_SREQ_ONDEMAND) still sends a READ for its superblock, and
+	 * data the daemon writes past the declared size is used: the mount
+	 * succeeds.
+	 */
+	pc = mount_and_take_open(mntdir, prefix, 'h', buf, &len);
+	if (len > 0 && m->opcode == CACHEFILES_OP_OPEN && take_open(m, len)) {
+		int reads = served.read;
+
+		expect("copen_size_0.accept", 0, cmd("copen %u,0", m->msg_id));
+		code = run_child(pc, 1, 30000);
+		comment("copen size 0: mount(2) -> %s, %d READs", ename(code), served.read - reads);
+		expect("copen_size_0.mount_succeeds", 0, code);
+		result("copen_size_0.read_still_sent", served.read - reads >= 1,
+		       "%d READs", served.read - reads);
+		if (code == 0) {
+			snprintf(path, sizeof(path), "%s/h", mntdir);
+			expect("copen_size_0.umount", 0, run_child(spawn_umount(path), 1, 30000));
+		}
+	} else {
+		result("copen_size_0.open_received", 0, "read %d", len);
+		run_child(pc, 1, 30000);
+	}
+
+	/* umount of A and B: each sends a CLOSE for its object (no reply
+	 * needed; serve() forgets the object).  The CLOSE may come after
+	 * umount(2) returned. */
+	snprintf(path, sizeof(path), "%s/a", mntdir);
+	expect("umount_a", 0, run_child(spawn_umount(path), 1, 30000));
+	snprintf(path, sizeof(path), "%s/b", mntdir);
+	expect("umount_b", 0, run_child(spawn_umount(path), 1, 30000));
+	for (int i = 0; i < 50 && (obj_by_id(obj_a) || obj_by_id(obj_b)); i++) {
+		len = next_msg(buf, 100);
+		if (len > 0)
+			serve(m, len);
+	}
+	result("umount.close_for_each_object", !obj_by_id(obj_a) && !obj_by_id(obj_b),
+	       "object %u %s, object %u %s", obj_a, obj_by_id(obj_a) ? "open" : "closed",
+	       obj_b, obj_by_id(obj_b) ? "open" : "closed");
+	close_all_objs();
+	close(dev);
+	dev = -1;
+	return failures ? 1 : 0;
+}
+
+/* --- devnode closed before the anon fds ------------------------------------------ */
+
+static int devclose(int argc, char **argv)
+{
+	const char *cachedir, *mnt, *blob, *srcdir, *cached, *uncached, *tag;
+	char opts[300], a[PATH_MAX], b[PATH_MAX];
+	int code, fd, listed;
+
+	if (argc != 8) {
+		fprintf(stderr, "usage: ondemand_proto devclose CACHEDIR BLOBDIR MNTDIR BLOB SRCDIR CACHED UNCACHED TAG\n");
+		return 2;
+	}
+	cachedir = argv[0];
+	blobdir = argv[1];
+	mnt = argv[2];
+	blob = argv[3];
+	srcdir = argv[4];
+	cached = argv[5];
+	uncached = argv[6];
+	tag = argv[7];
+	if (bind_cache(cachedir, tag) < 0) {
+		result("devclose.bind", 0, "cannot bind");
+		return 1;
+	}
+	snprintf(opts, sizeof(opts), "fsid=%s", blob);
+	expect("devclose.mount", 0, run_child(spawn_mount(mnt, opts), 1, 60000));
+	snprintf(a, sizeof(a), "%s/%s", srcdir, cached);
+	snprintf(b, sizeof(b), "%s/%s", mnt, cached);
+	expect("devclose.first_read_matches", 0, run_child(spawn_cmp(a, b), 1, 60000));
+
+	/* Close the devnode; the anon fd of the mount's object stays open. */
+	close(dev);
+	dev = -1;
+	listed = cache_listed(tag);
+	comment("devnode closed, anon fd open: cache %s listed in /proc/fs/fscache/caches",
+		listed ? "still" : "not");
+	result("devclose.cache_still_bound_while_anon_fd_open", listed, "not listed");
+	fd = open("/dev/cachefiles", O_RDWR);
+	expect("devclose.reopen_devnode_ebusy", EBUSY, fd < 0 ? errno : 0);
+	if (fd >= 0)
+		close(fd);
+
+	snprintf(a, sizeof(a), "%s/%s", srcdir, uncached);
+	snprintf(b, sizeof(b), "%s/%s", mnt, uncached);
+	code = run_child(spawn_cmp(a, b), 0, 20000);
+	comment("uncached read with the devnode closed: %s", ename(code));
+	expect("devclose.uncached_read_eio", EIO, code);
+	drop_caches();
+	snprintf(a, sizeof(a), "%s/%s", srcdir, cached);
+	snprintf(b, sizeof(b), "%s/%s", mnt, cached);
+	code = run_child(spawn_cmp(a, b), 0, 20000);
+	comment("cached read with the devnode closed: %s", ename(code));
+	expect("devclose.cached_read_still_served", 0, code);
+
+	/* umount with the anon fd still open must not hang. */
+	expect("devclose.umount", 0, run_child(spawn_umount(mnt), 0, 20000));
+	listed = cache_listed(tag);
+	comment("after umount: cache %s listed", listed ? "still" : "not");
+	close_all_objs();
+	for (int i = 0; i < 50 && cache_listed(tag); i++)
+		usleep(100000);
+	result("devclose.cache_withdrawn_after_last_anon_fd", !cache_listed(tag), "still listed");
+	fd = open("/dev/cachefiles", O_RDWR);
+	expect("devclose.devnode_free_again", 0, fd < 0 ? errno : 0);
+	if (fd >= 0)
+		close(fd);
+	return failures ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGPIPE, SIG_IGN);
+	if (argc >= 2 && !strcmp(argv[1], "mount") && argc == 4) {
+		int rc = mount("none", argv[2], "erofs", 0, argv[3]);
+
+		printf("%s\n", ename(rc ? errno : 0));
+		return rc ? 1 : 0;
+	}
+	if (argc >= 3 && !strcmp(argv[1], "umount") && argc <= 4) {
+		int lazy = argc == 4 && !strcmp(argv[3], "-l");
+		int rc = umount2(argv[2], lazy ? MNT_DETACH : 0);
+
+		printf("%s\n", ename(rc ? errno : 0));
+		return rc ? 1 : 0;
+	}
+	if (argc >= 2 && !strcmp(argv[1], "misuse"))
+		return misuse(argc - 2, argv + 2);
+	if (argc >= 2 && !strcmp(argv[1], "devclose"))
+		return devclose(argc - 2, argv + 2);
+	fprintf(stderr, "usage: ondemand_proto mount|umount|misuse|devclose ... (see the source)\n");
+	return 2;
+}
