@@ -7,113 +7,58 @@
 #   scripts/vm-run --kernel debug --module c -- \
 #       tools/testing/selftests/cachefiles/ondemand/ondemand_test.sh
 #
-# The daemon binary is $CFRS_ONDEMANDD, else the crate's release build.
-# The cache directory goes to $CFRS_SCRATCH (a fresh ext4 mount in the VM),
+# The daemon binary is $CFRS_ONDEMANDD, else the crate's release build; the
+# protocol helper ondemand_proto is built by `make selftests`.  The cache
+# directories go to $CFRS_SCRATCH (a fresh ext4 mount in the VM),
 # everything else to a temporary directory under /tmp.
 #
 # Cases: (1) single-blob image: sha256 of every file, READ requests counted
 # from the daemon's --stats file, re-read after drop_caches and remount
 # served from the cache (READ count unchanged), CLOSE on umount, cache file
 # linked in the cache directory; (2) unknown blob: OPEN refused with ENOENT,
-# mount fails (EIO, as C does); (3) chunked image with an extra blob device
-# (--blobdev/--chunksize, -o device=); (4) two mounts sharing a domain_id;
-# a second daemon gets EBUSY; SIGTERM exits 0 with a summary; (5) --fd:
-# the devnode opened and bound by a holder, the daemon sends `restore`;
-# (6) daemon SIGKILLed while mounted: an uncached read fails, no hang.
+# mount(2) fails with EIO (as C does); (3) chunked image with an extra blob
+# device (--blobdev/--chunksize, -o device=); (4) two mounts sharing a
+# domain_id; (5) EROFS layouts: one generated tree (sizes around the block
+# size, compressible text, long names, deep and big directories, hard
+# links) as inline (tail-packed), -Enoinline_data, lz4hc and lz4 with
+# ztailpacking images: sha256 of every file, re-read without READs; a
+# second daemon gets EBUSY; SIGTERM exits 0 with a summary; (6) --fd: the
+# devnode opened and bound by a holder, the daemon sends `restore`;
+# (7) daemon SIGKILLed while mounted: an uncached read fails, no hang;
+# (8) a daemon that never answers READs (--fault read-stall): the reader
+# blocks, umount gets EBUSY, SIGKILL frees the reader, umount works; a lazy
+# umount with a blocked reader, CLOSE once the reader is killed; umount
+# while the daemon is stopped (its CLOSE pending); (9) the anon fd closed
+# instead of answering a READ (--fault read-close): that reader blocks
+# until killed, other reads re-open the object and succeed; (10) protocol
+# misuse with ondemand_proto: malformed and replayed copen, READ_COMPLETE
+# with unknown, foreign and non-READ ids, unknown ioctls, the anon fd
+# closed before copen, copen of size 0 (a READ is still sent); errno values
+# of C 6.12; (11) the devnode closed before the anon fds: uncached reads
+# fail, cached ones still work, umount does not hang, the cache goes with
+# the last anon fd.
 # Kept to a few MiB: cold reads run at ~1-2 MB/s on the TCG debug kernel.
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../../../../.." && pwd)
-daemon=${CFRS_ONDEMANDD:-$root/tools/cachefiles-ondemandd/target/release/cachefiles-ondemandd}
-work=$(mktemp -d /tmp/cfrs-ondemand.XXXXXX)
-cache=${CFRS_SCRATCH:-$work}/ondemand-cache
+. "$(dirname "$0")/lib.sh"
+od_init ondemand
+od_require root daemon mkfs devnode
+echo "# backend ${CFRS_MODULE_NAME:-?}, daemon $daemon"
+
+scratch=${CFRS_SCRATCH:-$work}
+cache=$scratch/ondemand-cache
 blobs=$work/blobs
 stats=$work/stats
 dlog=$work/daemon.log
-pid=
-
-n=0 failed=0
-tap() { # tap ok|fail NAME [diagnostic]
-	n=$((n + 1))
-	if [ "$1" = ok ]; then
-		echo "ok $n $2"
-	else
-		echo "not ok $n $2"
-		[ -z "$3" ] || echo "$3" | sed 's/^/# /'
-		failed=1
-	fi
-}
-check() { # check NAME CMD... : ok iff CMD succeeds
-	local name=$1
-	shift
-	if "$@"; then tap ok "$name"; else tap fail "$name"; fi
-}
-
-mounts=()
-cleanup() {
-	local m
-	for m in "${mounts[@]}"; do mountpoint -q "$m" && umount "$m"; done
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid"
-		wait "$pid"
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-stat_of() { # stat_of KEY: value of KEY in the daemon's stats file
-	sed -n "s/^$1=//p" "$stats" 2>/dev/null | tail -n1
-}
-
-# sha256 of every file under DIR, with relative paths, plus the list of
-# directories and symlinks, so that tree shape differences show too.
-manifest() {
-	(cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum &&
-		find . -type d | sort && find . -type l -printf '%p -> %l\n' | sort)
-}
-
-# Reads every file of DIR (after dropping the page cache, so the data
-# comes through cachefiles again).
-read_all() {
-	echo 3 > /proc/sys/vm/drop_caches
-	find "$1" -type f -print0 | xargs -0 -r cat > /dev/null
-}
-
-make_tree() { # make_tree DIR SEED RANDOM_KIB
-	local d=$1
-	mkdir -p "$d/a/b/c" "$d/empty-dir" "$d/docs"
-	for i in $(seq 1 20); do echo "small file $i of tree $2" > "$d/a/f$i.txt"; done
-	for i in $(seq 1 5); do seq 1 $((i * 300)) > "$d/a/b/seq$i"; done
-	printf 'x' > "$d/a/b/c/one-byte"
-	: > "$d/docs/empty"
-	head -c 4097 /dev/urandom > "$d/docs/page-plus-one"
-	head -c $(($3 * 1024)) /dev/urandom > "$d/random.bin"
-	ln -s a/f1.txt "$d/link"
-}
-
-wait_started() { # wait_started PID: until the daemon wrote its stats or died (10 s)
-	for _ in $(seq 1 100); do
-		[ -e "$stats" ] && return
-		kill -0 "$1" 2>/dev/null || return
-		sleep 0.1
-	done
-}
-
-mount_erofs() { # mount_erofs MOUNTPOINT OPTIONS -> mount's status; stderr in $work/mount.err
-	mkdir -p "$1"
-	mounts+=("$1")
-	mount -t erofs none -o "$2" "$1" 2> "$work/mount.err"
-}
-
-echo "TAP version 13"
-if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root"; exit 0; fi
-if [ ! -x "$daemon" ]; then echo "1..0 # SKIP no daemon at $daemon (cargo build --release)"; exit 0; fi
-if ! command -v mkfs.erofs > /dev/null; then echo "1..0 # SKIP mkfs.erofs missing"; exit 0; fi
-if [ ! -c /dev/cachefiles ]; then echo "1..0 # SKIP no /dev/cachefiles (backend not loaded)"; exit 0; fi
-echo "# backend ${CFRS_MODULE_NAME:-?}, daemon $daemon"
-
 mkdir -p "$cache" "$blobs"
 
+# A reader in the background: cat FILE > OUT; sets READER.
+start_reader() { # start_reader FILE OUT
+	cat "$1" > "$2" 2> "$2.err" &
+	READER=$!
+	od_track "$READER"
+}
+
+section images
 # --- images ------------------------------------------------------------------
 make_tree "$work/src1" one 2048
 make_tree "$work/src2" two 512
@@ -126,39 +71,29 @@ mkfs.erofs --quiet "$blobs/img1" "$work/src1" > /dev/null &&
 check setup.mkfs_erofs test -s "$blobs/img1" -a -s "$blobs/img2" -a -s "$blobs/img2-data" -a -s "$blobs/img3b"
 
 # --- daemon start --------------------------------------------------------------
-"$daemon" --cache-dir "$cache" --blobs "$blobs" --tag cfrs-ondemand-test \
-	--stats "$stats" --log-level debug 2> "$dlog" &
-pid=$!
-wait_started "$pid"
-if [ -e "$stats" ] && kill -0 "$pid" 2>/dev/null; then
+if daemon_start "$stats" "$dlog" --cache-dir "$cache" --blobs "$blobs" \
+	--tag cfrs-ondemand-test --log-level debug; then
 	tap ok daemon.binds_cache
 else
 	tap fail daemon.binds_cache "$(cat "$dlog")"
-	echo "1..$n"
-	exit 1
+	tap_done
 fi
+pid=$DAEMON_PID
 check daemon.cache_registered grep -q cfrs-ondemand-test /proc/fs/fscache/caches
 
+section plain
 # --- case 1: single-blob image --------------------------------------------------
 m1=$work/mnt1
 if mount_erofs "$m1" fsid=img1; then tap ok plain.mount; else tap fail plain.mount "$(cat "$work/mount.err")"; fi
-if diff <(manifest "$work/src1") <(manifest "$m1") > "$work/diff"; then
-	tap ok plain.sha256_all_files_match
-else
-	tap fail plain.sha256_all_files_match "$(head -20 "$work/diff")"
-fi
+same_tree plain.sha256_all_files_match "$work/src1" "$m1"
 reads1=$(stat_of read)
 check plain.read_requests_served test "${reads1:-0}" -gt 0
 check plain.bytes_served test "$(stat_of bytes)" -ge $((2048 * 1024))
 check plain.open_accepted test "$(stat_of open_ok)" -ge 1
 read_all "$m1"
 reads2=$(stat_of read)
-check plain.reread_hits_cache_no_new_read test "$reads2" = "$reads1"
-if diff <(manifest "$work/src1") <(manifest "$m1") > "$work/diff"; then
-	tap ok plain.sha256_match_from_cache
-else
-	tap fail plain.sha256_match_from_cache "$(head -20 "$work/diff")"
-fi
+check_eq plain.reread_hits_cache_no_new_read "$reads1" "$reads2"
+same_tree plain.sha256_match_from_cache "$work/src1" "$m1"
 closes=$(stat_of close)
 umount "$m1"
 check plain.umount test $? = 0
@@ -172,14 +107,11 @@ check plain.cache_file_linked_after_umount test -n "$(find "$cache/cache/Ierofs,
 # the whole tree reads without a single READ request.
 reads3=$(stat_of read)
 if mount_erofs "$m1" fsid=img1; then tap ok plain.remount; else tap fail plain.remount "$(cat "$work/mount.err")"; fi
-if diff <(manifest "$work/src1") <(manifest "$m1") > "$work/diff"; then
-	tap ok plain.remount_sha256_match
-else
-	tap fail plain.remount_sha256_match "$(head -20 "$work/diff")"
-fi
-check plain.remount_served_from_cache test "$(stat_of read)" = "$reads3"
+same_tree plain.remount_sha256_match "$work/src1" "$m1"
+check_eq plain.remount_served_from_cache "$reads3" "$(stat_of read)"
 umount "$m1"
 
+section unknown
 # --- case 2: unknown blob --------------------------------------------------------
 # The daemon fails the OPEN with ENOENT (copen <id>,-2).  In 6.12 that only
 # fails the cookie lookup; EROFS then cannot read its superblock and the
@@ -188,41 +120,34 @@ umount "$m1"
 failed_opens=$(stat_of open_failed)
 m0=$work/mnt0
 mkdir -p "$m0"
-mounts+=("$m0")
-if command -v python3 > /dev/null; then
-	# mount(2) directly, to see the errno itself.
-	errno=$(python3 -c '
-import ctypes, sys
-libc = ctypes.CDLL(None, use_errno=True)
-rc = libc.mount(b"none", sys.argv[1].encode(), b"erofs", 0, b"fsid=no-such-blob")
-print(0 if rc == 0 else ctypes.get_errno())' "$m0")
+od_track_mount "$m0"
+if [ -x "$proto" ]; then
+	errno=$("$proto" mount "$m0" fsid=no-such-blob)
 	echo "# mount(2) errno: $errno"
 	check unknown.mount_fails test "$errno" != 0
-	check unknown.mount_errno_is_eio_like_c test "$errno" = 5
+	check_eq unknown.mount_errno_is_eio_like_c EIO "$errno"
 else
 	if mount -t erofs none -o fsid=no-such-blob "$m0" 2> "$work/mount.err"; then
 		tap fail unknown.mount_fails "mount succeeded"
 	else
 		tap ok unknown.mount_fails
 	fi
-	check unknown.mount_errno_is_eio_like_c grep -q "can't read superblock" "$work/mount.err"
+	tap fail unknown.mount_errno_is_eio_like_c "no $proto to see the errno (make selftests)"
 fi
 mountpoint -q "$m0" && umount "$m0"
 check unknown.daemon_refused_open test "$(stat_of open_failed)" -gt "${failed_opens:-0}"
 check unknown.daemon_logged_enoent grep -q "no blob 'no-such-blob'; failing with ENOENT" "$dlog"
 
+section chunked
 # --- case 3: chunked image with an extra blob device -----------------------------
 m2=$work/mnt2
 opens=$(stat_of open_ok)
 if mount_erofs "$m2" fsid=img2,device=img2-data; then tap ok chunked.mount; else tap fail chunked.mount "$(cat "$work/mount.err")"; fi
-if diff <(manifest "$work/src2") <(manifest "$m2") > "$work/diff"; then
-	tap ok chunked.sha256_all_files_match
-else
-	tap fail chunked.sha256_all_files_match "$(head -20 "$work/diff")"
-fi
+same_tree chunked.sha256_all_files_match "$work/src2" "$m2"
 check chunked.both_blobs_opened test "$(stat_of open_ok)" -ge $((opens + 2))
 umount "$m2"
 
+section domain
 # --- case 4: two mounts sharing a domain -------------------------------------------
 m3a=$work/mnt3a m3b=$work/mnt3b
 ok=1
@@ -239,6 +164,39 @@ check domain.shared_volume_key grep -q "volume 'cfrsdom' blob 'img3b'" "$dlog"
 umount "$m3a"
 umount "$m3b"
 
+section layouts
+# --- case 5: EROFS layouts from one generated tree -------------------------------------
+# mkfs.erofs 1.5: the default packs each file's tail block inline with its
+# inode; -Enoinline_data never does; -zlz4hc compresses (4 KiB clusters);
+# -zlz4 -Eztailpacking also inlines the compressed tail.
+lsrc=$work/layout-src
+make_layout_tree "$lsrc"
+layouts="inline noinline lz4hc lz4-ztail"
+mk_ok=1
+for l in $layouts; do
+	case $l in
+	inline) opts=() ;;
+	noinline) opts=(-Enoinline_data) ;;
+	lz4hc) opts=(-zlz4hc) ;;
+	lz4-ztail) opts=(-zlz4 -Eztailpacking) ;;
+	esac
+	mkfs.erofs --quiet "${opts[@]}" "$blobs/lay-$l" "$lsrc" > "$work/mkfs-$l.log" 2>&1 || mk_ok=0
+done
+echo "# layout images (bytes): $(for l in $layouts; do printf '%s=%s ' "$l" "$(stat -c %s "$blobs/lay-$l")"; done)"
+check layout.mkfs_all "test" "$mk_ok" = 1
+# Each option must really change the image, or the cases would test one layout.
+distinct=$(for l in $layouts; do sha256sum < "$blobs/lay-$l"; done | sort -u | wc -l)
+check_eq layout.images_all_different 4 "$distinct"
+for l in $layouts; do
+	ml=$work/mnt-lay-$l
+	if mount_erofs "$ml" "fsid=lay-$l"; then tap ok "layout.$l.mount"; else tap fail "layout.$l.mount" "$(cat "$work/mount.err")"; fi
+	same_tree "layout.$l.sha256_all_files_match" "$lsrc" "$ml"
+	r=$(stat_of read)
+	read_all "$ml"
+	check_eq "layout.$l.reread_no_new_read" "$r" "$(stat_of read)"
+	umount "$ml"
+done
+
 # --- a second daemon cannot bind while the first holds the devnode ------------
 if "$daemon" --cache-dir "$cache" --blobs "$blobs" 2> "$work/second.log"; then
 	tap fail daemon.second_instance_fails "it started"
@@ -247,31 +205,27 @@ else
 fi
 
 # --- daemon stop ------------------------------------------------------------------
-kill -TERM "$pid"
-wait "$pid"
-rc=$?
-pid=
-check daemon.sigterm_exit_0 test "$rc" = 0
+daemon_stop "$pid"
+check_eq daemon.sigterm_exit_0 0 $?
 check daemon.logs_summary grep -q "summary: OPEN" "$dlog"
 check daemon.no_errors_logged test "$(grep -c ' ERROR ' "$dlog")" = 0
 grep "summary:" "$dlog" | sed 's/^/# /'
 grep " ERROR " "$dlog" | head -20 | sed 's/^/# /'
 echo "# $(tr '\n' ' ' < "$stats")"
 
-# --- case 5: --fd: the devnode is opened and bound by someone else ---------------
+section inherited
+# --- case 6: --fd: the devnode is opened and bound by someone else ---------------
 # A holder (this shell, fd 3) binds the cache; the daemon inherits fd 3 and
 # sends `restore` instead of dir/tag/bind.
-rm -f "$stats"
-cache5=${CFRS_SCRATCH:-$work}/ondemand-cache5
+cache5=$scratch/ondemand-cache5
 mkdir -p "$cache5"
 if exec 3<> /dev/cachefiles && printf 'dir %s' "$cache5" >&3 && printf 'bind ondemand' >&3; then
 	tap ok inherited.holder_binds
 else
 	tap fail inherited.holder_binds
 fi
-"$daemon" --fd 3 --blobs "$blobs" --stats "$stats" --log-level debug 2> "$work/daemon5.log" &
-pid=$!
-wait_started "$pid"
+daemon_start "$stats" "$work/daemon5.log" --fd 3 --blobs "$blobs" --log-level debug
+pid=$DAEMON_PID
 check inherited.daemon_sends_restore grep -q "sent 'restore'" "$work/daemon5.log"
 m5=$work/mnt5
 if mount_erofs "$m5" fsid=img3a && diff <(manifest "$work/src3a") <(manifest "$m5") > "$work/diff"; then
@@ -280,22 +234,18 @@ else
 	tap fail inherited.mount_and_sha256_match "$(cat "$work/mount.err" "$work/diff" "$work/daemon5.log" | head -20)"
 fi
 mountpoint -q "$m5" && umount "$m5"
-kill -TERM "$pid"
-wait "$pid"
-rc=$?
-pid=
-check inherited.sigterm_exit_0 test "$rc" = 0
+daemon_stop "$pid"
+check_eq inherited.sigterm_exit_0 0 $?
 exec 3>&-
 
-# --- case 6: the daemon dies (SIGKILL) while a filesystem is mounted -------------
+section killed
+# --- case 7: the daemon dies (SIGKILL) while a filesystem is mounted -------------
 # Its devnode and anon fds close: the cache goes DEAD and is withdrawn, so
-# a read of data never fetched must fail (EIO), not hang, and umount works.
-rm -f "$stats"
-cache6=${CFRS_SCRATCH:-$work}/ondemand-cache6
+# a read of data never fetched must fail (C: ENOBUFS), not hang, and umount works.
+cache6=$scratch/ondemand-cache6
 mkdir -p "$cache6"
-"$daemon" --cache-dir "$cache6" --blobs "$blobs" --stats "$stats" 2> "$work/daemon6.log" &
-pid=$!
-wait_started "$pid"
+daemon_start "$stats" "$work/daemon6.log" --cache-dir "$cache6" --blobs "$blobs"
+pid=$DAEMON_PID
 m6=$work/mnt6
 if mount_erofs "$m6" fsid=img3b && cmp -s "$work/src3b/a/f1.txt" "$m6/a/f1.txt"; then
 	tap ok killed.mount_and_first_read
@@ -304,13 +254,197 @@ else
 fi
 kill -KILL "$pid"
 wait "$pid" 2>/dev/null
-pid=
 timeout 120 cat "$m6/random.bin" > /dev/null 2> "$work/cat.err"
 rc=$?
 echo "# read after daemon death: status $rc, $(cat "$work/cat.err")"
 check killed.uncached_read_fails_without_hang test "$rc" != 0 -a "$rc" != 124
+check killed.read_fails_enobufs_like_c grep -q "No buffer space available" "$work/cat.err"
 timeout 120 umount "$m6"
 check killed.umount test $? = 0
 
-echo "1..$n"
-exit $failed
+section stall
+# --- case 8: a daemon that never answers READs ----------------------------------------
+# A chunked image keeps metadata in img7 and all file data in img7-data;
+# READs of img7-data are read by the daemon and never answered (no data,
+# no READ_COMPLETE).  The reader waits killably (D state): SIGKILL removes
+# its request and it exits; C never times the request out.
+make_tree "$work/src7" seven 256
+mkfs.erofs --quiet --chunksize=4096 --blobdev="$blobs/img7-data" "$blobs/img7" "$work/src7" > /dev/null
+cache7=$scratch/ondemand-cache7
+mkdir -p "$cache7"
+daemon_start "$stats" "$work/daemon7.log" --cache-dir "$cache7" --blobs "$blobs" \
+	--tag cfrs-stall --log-level debug --fault read-stall:img7-data
+pid=$DAEMON_PID
+m7=$work/mnt7
+if mount_erofs "$m7" fsid=img7,device=img7-data; then tap ok stall.mount; else tap fail stall.mount "$(cat "$work/mount.err")"; fi
+ls -R "$m7" > /dev/null
+start_reader "$m7/random.bin" "$work/stall.out"
+r=$READER
+sleep 3
+st=$(proc_state "$r")
+echo "# reader after 3 s: state $st, daemon: $(tr '\n' ' ' < "$stats")"
+check_eq stall.reader_blocked_in_d_state D "$st"
+check stall.daemon_got_read_and_stalled test "$(stat_of faults)" -ge 1
+errno=$("$proto" umount "$m7")
+check_eq stall.umount_ebusy_while_reader_blocked EBUSY "$errno"
+t0=$(date +%s%N)
+kill -KILL "$r"
+if wait_gone "$r" 5; then
+	tap ok stall.sigkill_frees_reader_within_5s
+	echo "# reader gone $((($(date +%s%N) - t0) / 1000000)) ms after SIGKILL"
+else
+	tap fail stall.sigkill_frees_reader_within_5s "state $(proc_state "$r")"
+fi
+wait "$r" 2>/dev/null
+check_eq stall.reader_killed_by_sigkill 137 $?
+closes=$(stat_of close)
+errno=$("$proto" umount "$m7")
+check_eq stall.umount_after_kill 0 "$errno"
+for _ in $(seq 1 50); do [ "$(stat_of close)" -ge $((closes + 2)) ] && break; sleep 0.1; done
+check stall.umount_sends_close_for_both_blobs test "$(stat_of close)" -ge $((closes + 2))
+
+# Lazy umount while the reader is blocked: the mount goes at once, the
+# superblock (and the CLOSEs) only when the last user, the reader, exits.
+if mount_erofs "$m7" fsid=img7,device=img7-data; then tap ok lazy.mount; else tap fail lazy.mount "$(cat "$work/mount.err")"; fi
+start_reader "$m7/a/b/seq5" "$work/lazy.out"
+r=$READER
+sleep 2
+check_eq lazy.reader_blocked D "$(proc_state "$r")"
+closes=$(stat_of close)
+errno=$("$proto" umount "$m7" -l)
+check_eq lazy.umount_detach_succeeds 0 "$errno"
+check lazy.mountpoint_gone test -z "$(grep " $m7 " /proc/mounts)"
+sleep 1
+check_eq lazy.no_close_while_reader_blocked "$closes" "$(stat_of close)"
+check_eq lazy.reader_still_blocked D "$(proc_state "$r")"
+kill -KILL "$r"
+check lazy.sigkill_frees_reader wait_gone "$r" 5
+wait "$r" 2>/dev/null
+for _ in $(seq 1 50); do [ "$(stat_of close)" -ge $((closes + 2)) ] && break; sleep 0.1; done
+check lazy.close_after_reader_exit test "$(stat_of close)" -ge $((closes + 2))
+
+# umount while the daemon is stopped: the CLOSE request stays pending until
+# the daemon runs again; C's umount(2) does not wait for it.
+if mount_erofs "$m7" fsid=img7,device=img7-data && cmp -s "$work/src7/docs/empty" "$m7/docs/empty"; then
+	tap ok stopped.mount
+else
+	tap fail stopped.mount "$(cat "$work/mount.err")"
+fi
+closes=$(stat_of close)
+kill -STOP "$pid"
+t0=$(date +%s%N)
+errno=$(timeout 10 "$proto" umount "$m7")
+ms=$((($(date +%s%N) - t0) / 1000000))
+st=$(proc_state "$pid")
+echo "# umount with the daemon stopped: '$errno' after $ms ms; daemon state $st"
+check_eq stopped.umount_succeeds 0 "$errno"
+# umount(2) returned while the daemon still could not read anything.
+check_eq stopped.umount_does_not_wait_for_daemon T "$st"
+sleep 1
+check_eq stopped.no_close_while_stopped "$closes" "$(stat_of close)"
+kill -CONT "$pid"
+for _ in $(seq 1 50); do [ "$(stat_of close)" -gt "$closes" ] && break; sleep 0.1; done
+check stopped.close_served_after_sigcont test "$(stat_of close)" -gt "$closes"
+daemon_stop "$pid"
+check_eq stall.daemon_sigterm_exit_0 0 $?
+check_eq stall.daemon_no_errors 0 "$(stat_of errors)"
+echo "# $(tr '\n' ' ' < "$stats")"
+grep -E " (WARN|ERROR) " "$work/daemon7.log" | sed 's/^/# /'
+
+section readclose
+# --- case 9: the anon fd closed instead of answering a READ -------------------------
+# The first READ of img8-data makes the daemon close that object's anon fd.
+# C marks the object CLOSE; the READ stays pending (its reader blocks until
+# killed); a later READ makes the kernel re-open the object (a second OPEN)
+# and is served normally.
+make_tree "$work/src8" eight 128
+mkfs.erofs --quiet --chunksize=4096 --blobdev="$blobs/img8-data" "$blobs/img8" "$work/src8" > /dev/null
+cache8=$scratch/ondemand-cache8
+mkdir -p "$cache8"
+daemon_start "$stats" "$work/daemon8.log" --cache-dir "$cache8" --blobs "$blobs" \
+	--log-level debug --fault read-close:img8-data
+pid=$DAEMON_PID
+m8=$work/mnt8
+if mount_erofs "$m8" fsid=img8,device=img8-data; then tap ok readclose.mount; else tap fail readclose.mount "$(cat "$work/mount.err")"; fi
+ls -R "$m8" > /dev/null
+opens=$(stat_of open_ok)
+start_reader "$m8/random.bin" "$work/rc1.out"
+r1=$READER
+sleep 2
+check_eq readclose.anon_fd_closed_once 1 "$(stat_of faults)"
+check_eq readclose.first_reader_blocked D "$(proc_state "$r1")"
+if timeout 60 cmp "$work/src8/a/b/seq5" "$m8/a/b/seq5" > "$work/cmp.out" 2>&1; then
+	tap ok readclose.other_read_reopens_and_succeeds
+else
+	tap fail readclose.other_read_reopens_and_succeeds "$(cat "$work/cmp.out")"
+fi
+check_eq readclose.object_reopened_with_a_new_open $((opens + 1)) "$(stat_of open_ok)"
+check_eq readclose.first_reader_still_blocked D "$(proc_state "$r1")"
+kill -KILL "$r1"
+check readclose.sigkill_frees_reader wait_gone "$r1" 5
+wait "$r1" 2>/dev/null
+if timeout 60 cmp "$work/src8/random.bin" "$m8/random.bin" > "$work/cmp.out" 2>&1; then
+	tap ok readclose.retry_succeeds
+else
+	tap fail readclose.retry_succeeds "$(cat "$work/cmp.out")"
+fi
+check_eq readclose.umount 0 "$("$proto" umount "$m8")"
+daemon_stop "$pid"
+check_eq readclose.daemon_sigterm_exit_0 0 $?
+# errors may be 1: a reader SIGKILLed during readahead can queue one more
+# READ and withdraw it at once (its wait fails with EINTR); if the daemon
+# read it meanwhile, its READ_COMPLETE gets EINVAL.
+echo "# $(tr '\n' ' ' < "$stats")"
+grep -E " (WARN|ERROR) " "$work/daemon8.log" | sed 's/^/# /'
+
+section misuse
+# --- case 10: protocol misuse, spoken directly on /dev/cachefiles ---------------------
+# ondemand_proto prints "ok NAME" / "not ok NAME # why" lines; each becomes
+# a TAP line here.  The errno values asserted are those of C 6.12.
+import_results() { # import_results PREFIX < helper output
+	local line name rest
+	while IFS= read -r line; do
+		case $line in
+		"ok "*) tap ok "$1.${line#ok }" ;;
+		"not ok "*)
+			rest=${line#not ok }
+			name=${rest%% # *}
+			tap fail "$1.$name" "${rest#"$name"}"
+			;;
+		*) echo "$line" ;;
+		esac
+	done
+}
+if [ -x "$proto" ]; then
+	make_tree "$work/src9" nine 64
+	mkfs.erofs --quiet "$blobs/proto-a" "$work/src9" > /dev/null
+	for x in b c d e f g h; do ln "$blobs/proto-a" "$blobs/proto-$x"; done
+	cache9=$scratch/ondemand-cache9
+	mkdir -p "$cache9" "$work/mnt9"
+	for x in a b c d e f g h; do od_track_mount "$work/mnt9/$x"; done
+	timeout 600 "$proto" misuse "$cache9" "$blobs" "$work/mnt9" proto "$work/src9" random.bin \
+		> "$work/misuse.out" 2>&1
+	rc=$?
+	import_results proto < "$work/misuse.out"
+	check_eq proto.misuse_helper_exit_0 0 "$rc"
+	# A mount left behind would keep the dead cache first in fscache's list.
+	for x in a b c d e f g h; do mountpoint -q "$work/mnt9/$x" && umount "$work/mnt9/$x"; done
+
+	section devclose
+	# --- case 11: the devnode closed before the anon fds ---------------------------
+	make_tree "$work/src10" ten 128
+	mkfs.erofs --quiet "$blobs/devclose" "$work/src10" > /dev/null
+	cache10=$scratch/ondemand-cache10
+	mkdir -p "$cache10"
+	od_track_mount "$work/mnt10"
+	timeout 300 "$proto" devclose "$cache10" "$blobs" "$work/mnt10" devclose "$work/src10" \
+		a/f1.txt random.bin cfrs-devclose > "$work/devclose.out" 2>&1
+	rc=$?
+	import_results proto < "$work/devclose.out"
+	check_eq proto.devclose_helper_exit_0 0 "$rc"
+else
+	tap fail proto.helper_built "no $proto (make selftests)"
+fi
+
+section end
+tap_done
