@@ -335,14 +335,23 @@ impl Server {
         }
         // Always complete: the kernel re-checks the cache file and fails
         // the read itself if the range is still missing.
-        if let Err(e) = devnode::read_complete(&obj.anon_fd, h.msg_id) {
-            self.stats.errors += 1;
-            error!(
-                "READ msg {} object {}: READ_COMPLETE failed: {}",
-                h.msg_id,
-                h.object_id,
-                describe(&e)
-            );
+        match devnode::read_complete(&obj.anon_fd, h.msg_id) {
+            Ok(()) => {}
+            // The request is gone: its reader was killed (or the object
+            // withdrawn) after we read it.  Normal kernel behaviour.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => warn!(
+                "READ msg {} object {}: request withdrawn before READ_COMPLETE",
+                h.msg_id, h.object_id
+            ),
+            Err(e) => {
+                self.stats.errors += 1;
+                error!(
+                    "READ msg {} object {}: READ_COMPLETE failed: {}",
+                    h.msg_id,
+                    h.object_id,
+                    describe(&e)
+                );
+            }
         }
     }
 }
