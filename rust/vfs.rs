@@ -876,13 +876,7 @@ impl FileRef {
             Whence::Data => bindings::CFRS_SEEK_DATA,
             Whence::Hole => bindings::CFRS_SEEK_HOLE,
         };
-        // SAFETY: The file is open.
-        let r = unsafe { bindings::vfs_llseek(self.as_ptr(), offset, w) };
-        if (-(bindings::MAX_ERRNO as i64)..0).contains(&r) {
-            Err(Errno(-r as i32))
-        } else {
-            Ok(r)
-        }
+        self.llseek_raw(offset, w)
     }
 
     /// `vfs_llseek` with a raw `whence` from user space (checked by the
