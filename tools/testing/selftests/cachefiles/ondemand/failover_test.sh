@@ -19,7 +19,10 @@
 # msg id after `restore` (in flight when the daemon was killed).  Then the
 # systemd fd store, emulated by fake_systemd.py: FDSTORE=1/FDNAME=cachefiles
 # after bind, SIGKILL while a reader runs, restart with LISTEN_FDS, the
-# daemon sends `restore`, the read completes with correct checksums.  Then
+# daemon sends `restore`, the read completes with correct checksums.  The
+# supervisor itself SIGKILLed: its child serves on; when the child dies
+# too, reads fail and the devnode is free again.  Crashes replayed step by
+# step by ondemand_proto (failover), with the errno values of C 6.12.  Then
 # the negative case: a plain daemon (nobody else keeps the devnode) is
 # SIGKILLed; an uncached read must fail (C 6.12: ENOBUFS), not hang.
 #
@@ -234,6 +237,51 @@ if grep -q cfrs-failover /proc/fs/fscache/caches; then
 	sed 's/^/#   /' /proc/fs/fscache/caches
 fi
 
+# --- the supervisor itself SIGKILLed ----------------------------------------------------
+# Its child holds a copy of the devnode fd and serves on: reads still work.
+# Nobody restarts the child any more; when it dies too, no keeper is left:
+# uncached reads fail (no hang), umount works, and once the last fd is
+# gone the cache is withdrawn and the devnode can be opened again.
+cache5=${CFRS_SCRATCH:-$work}/failover-cache5
+mkdir -p "$cache5"
+rm -f "$pidfile"
+"$daemon" supervise --socket "$work/supkill.sock" --cache-dir "$cache5" --tag cfrs-supkill \
+	--child-pidfile "$pidfile" -- --blobs "$blobs" --log-level debug 2> "$work/supkill.log" &
+sup=$!
+od_track_daemon "$sup"
+wait_new_child ""
+child=$CHILD
+[ -z "$child" ] || od_track "$child"
+for _ in $(seq 1 50); do grep -q "sent 'restore'" "$work/supkill.log" && break; sleep 0.1; done
+src=$work/src-supkill mnt=$work/mnt-supkill
+make_round_tree "$src" 256
+mkfs.erofs --quiet "$blobs/img-supkill" "$src" > /dev/null
+if [ -n "$child" ] && mount_erofs "$mnt" fsid=img-supkill && cmp -s "$src/r1.bin" "$mnt/r1.bin"; then
+	tap ok supkill.mount_and_first_read
+else
+	tap fail supkill.mount_and_first_read "$(cat "$work/mount.err" "$work/supkill.log" | head -10)"
+fi
+kill -KILL "$sup"
+wait "$sup" 2>/dev/null
+sup=
+check supkill.child_survives_supervisor kill -0 "$child"
+check supkill.uncached_read_after_supervisor_death cmp -s "$src/r2.bin" "$mnt/r2.bin"
+kill -KILL "$child"
+wait_gone "$child" 10
+timeout 120 cat "$mnt/r3.bin" > /dev/null 2> "$work/cat.err"
+rc=$?
+echo "# read with supervisor and child dead: status $rc: $(cat "$work/cat.err")"
+check supkill.no_keeper_left_read_fails_without_hang test "$rc" != 0 -a "$rc" != 124
+timeout 120 umount "$mnt"
+check supkill.umount test $? = 0
+free=1
+for _ in $(seq 1 100); do
+	(exec 3<> /dev/cachefiles) 2> /dev/null && { free=0; break; }
+	sleep 0.1
+done
+check supkill.devnode_free_again test "$free" = 0
+rm -rf "$src" "$blobs/img-supkill"
+
 # --- systemd fd store (emulated by fake_systemd.py) --------------------------------------
 # The daemon, started with NOTIFY_SOCKET, stores its freshly bound devnode fd
 # (FDSTORE=1, FDNAME=cachefiles); after a SIGKILL the "service manager"
@@ -289,6 +337,31 @@ if command -v python3 > /dev/null; then
 	read -t 60 -r line <&"${FS[0]}"
 	check fdstore.sigterm_exit_0 test "$line" = "stopped 0"
 	wait "$FS_PID" 2>/dev/null
+fi
+
+# --- crashes replayed step by step (ondemand_proto failover) ------------------------------
+# The helper is the daemon: its "crash" closes its anon fds while it keeps
+# the devnode (as a keeper would), then it writes `restore`: nothing
+# pending, twice, a READ read but unanswered (same msg id again), a READ
+# in flight and one queued (object re-opened, no EPOLLIN for the READ of a
+# re-opening object), a crash during OPEN, an OPEN re-read while its fd
+# lives (EEXIST).  The errno values asserted are those of C 6.12.
+if [ -x "$proto" ]; then
+	src=$work/src-proto
+	(big_mib=0 && make_round_tree "$src" 256)
+	mkfs.erofs --quiet "$blobs/fproto-a" "$src" > /dev/null
+	for x in b c; do ln "$blobs/fproto-a" "$blobs/fproto-$x"; done
+	cache4=${CFRS_SCRATCH:-$work}/failover-cache4
+	mkdir -p "$cache4" "$work/mnt-proto"
+	for x in a b c; do od_track_mount "$work/mnt-proto/$x"; done
+	timeout 600 "$proto" failover "$cache4" "$blobs" "$work/mnt-proto" fproto "$src" \
+		> "$work/proto.out" 2>&1
+	rc=$?
+	import_results proto < "$work/proto.out"
+	check_eq proto.failover_helper_exit_0 0 "$rc"
+	for x in a b c; do mountpoint -q "$work/mnt-proto/$x" && umount "$work/mnt-proto/$x"; done
+else
+	tap fail proto.helper_built "no $proto (make selftests)"
 fi
 
 # --- negative case: no keeper ------------------------------------------------------------

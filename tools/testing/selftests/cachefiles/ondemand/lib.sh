@@ -6,7 +6,7 @@
 #   . "$(dirname "$0")/lib.sh"
 #   od_init NAME          work dir /tmp/cfrs-NAME.XXXXXX, EXIT trap, TAP header
 #   od_require ...        "1..0 # SKIP" and exit unless the prerequisites hold
-#   tap / check / check_eq / section / tap_done
+#   tap / check / check_eq / section / tap_done / import_results
 #   od_track PID          killed (SIGKILL) and reaped at exit, before the umounts
 #   od_track_daemon PID   SIGTERM and reaped at exit, after the umounts
 #   od_cleanup_hook FN    FN runs first at exit (before umounts and kills)
@@ -48,6 +48,22 @@ check_eq() { # check_eq NAME WANT GOT [diagnostic]: ok iff GOT = WANT
 		tap fail "$1" "want '$2', got '$3'${4:+
 $4}"
 	fi
+}
+# ondemand_proto prints "ok NAME" / "not ok NAME # why" and "# ..." lines;
+# each result becomes a TAP line named PREFIX.NAME.
+import_results() { # import_results PREFIX < helper output
+	local line name rest
+	while IFS= read -r line; do
+		case $line in
+		"ok "*) tap ok "$1.${line#ok }" ;;
+		"not ok "*)
+			rest=${line#not ok }
+			name=${rest%% # *}
+			tap fail "$1.$name" "${rest#"$name"}"
+			;;
+		*) echo "$line" ;;
+		esac
+	done
 }
 od_t0=$(date +%s)
 section() { # section NAME: a comment with the seconds since the start

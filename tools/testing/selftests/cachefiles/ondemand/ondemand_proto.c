@@ -17,6 +17,11 @@
  *   ondemand_proto devclose CACHEDIR BLOBDIR MNTDIR BLOB SRCDIR CACHED UNCACHED TAG
  *       the devnode closed while an anon fd stays open: reads, umount,
  *       then the anon fd closed (cache withdrawn, devnode free again).
+ *   ondemand_proto failover CACHEDIR BLOBDIR MNTDIR PREFIX SRCDIR
+ *       daemon crashes replayed step by step (anon fds lost, devnode kept,
+ *       `restore`): with nothing pending, twice, a READ in flight, a READ
+ *       queued, during OPEN, an OPEN re-read while its fd lives.  Blobs
+ *       PREFIX-a .. PREFIX-c: one image of SRCDIR holding r1.bin .. r4.bin.
  *
  * Output: "ok NAME", "not ok NAME # why" and "# comment" lines, which the
  * calling script numbers into TAP.  Exit status 0 iff every check passed.
@@ -342,6 +347,16 @@ static void serve(struct cachefiles_msg *m, int len)
 
 /* --- child processes --------------------------------------------------------- */
 
+/*
+ * In a forked child: closes every inherited fd but stdin/out/err, so that
+ * the devnode and the anon fds have no holders but this process (a
+ * "crash" that closes an anon fd must release it).
+ */
+static void child_fds(void)
+{
+	close_range(3, ~0U, 0);
+}
+
 static pid_t spawn_mount(const char *mnt, const char *opts)
 {
 	pid_t pid;
@@ -349,8 +364,7 @@ static pid_t spawn_mount(const char *mnt, const char *opts)
 	mkdir(mnt, 0755);
 	pid = fork();
 	if (pid == 0) {
-		if (dev >= 0)
-			close(dev);
+		child_fds();
 		_exit(mount("none", mnt, "erofs", 0, opts) ? errno : 0);
 	}
 	return pid;
@@ -361,8 +375,7 @@ static pid_t spawn_umount(const char *mnt)
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		if (dev >= 0)
-			close(dev);
+		child_fds();
 		_exit(umount(mnt) ? errno : 0);
 	}
 	return pid;
@@ -377,8 +390,7 @@ static pid_t spawn_cmp(const char *a, const char *b)
 		static char ba[65536], bb[65536];
 		int fa, fb;
 
-		if (dev >= 0)
-			close(dev);
+		child_fds();
 		fa = open(a, O_RDONLY);
 		fb = open(b, O_RDONLY);
 		if (fa < 0 || fb < 0)
@@ -811,6 +823,297 @@ static int devclose(int argc, char **argv)
 	return failures ? 1 : 0;
 }
 
+/* --- failover, spoken directly ----------------------------------------------------- */
+
+/*
+ * Here the "daemon" is this process and its "crash" is the loss of its
+ * anon fds (obj_forget), while the devnode stays open, as a fd keeper
+ * (supervisor, systemd's fd store) would hold it; the "restarted daemon"
+ * then writes `restore` and reads on.  Each step is deterministic, unlike
+ * the random SIGKILLs of failover_test.sh.
+ */
+
+/* Polls the devnode for TIMEOUT_MS: 1 if readable, 0 if not, -errno. */
+static int pollin(int timeout_ms)
+{
+	struct pollfd p = { .fd = dev, .events = POLLIN };
+	int n = poll(&p, 1, timeout_ms);
+
+	if (n < 0)
+		return -errno;
+	return n > 0 && (p.revents & POLLIN);
+}
+
+/* 1 while child PID runs; once it has exited, 0 and *CODE its exit code. */
+static int running(pid_t pid, int *code)
+{
+	int status;
+
+	if (waitpid(pid, &status, WNOHANG) != pid)
+		return 1;
+	*code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return 0;
+}
+
+/* Starts a reader comparing SRCDIR/NAME with MNT/NAME (see spawn_cmp). */
+static pid_t spawn_reader(const char *srcdir, const char *mnt, const char *name)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+
+	snprintf(a, sizeof(a), "%s/%s", srcdir, name);
+	snprintf(b, sizeof(b), "%s/%s", mnt, name);
+	return spawn_cmp(a, b);
+}
+
+/* Waits for the reader's first READ; returns its length (see next_msg). */
+static int wait_read(const char *label, void *buf)
+{
+	struct cachefiles_msg *m = buf;
+	char name[128];
+	int len = next_msg(buf, 20000);
+
+	snprintf(name, sizeof(name), "%s.read_received", label);
+	result(name, len > 0 && m->opcode == CACHEFILES_OP_READ, "read %d opcode %u",
+	       len, len > 0 ? m->opcode : 0);
+	return len > 0 && m->opcode == CACHEFILES_OP_READ ? len : 0;
+}
+
+/* Finishes a reader, serving requests; checks it read the right bytes. */
+static void reader_done(const char *label, pid_t pid)
+{
+	char name[128];
+	int code = run_child(pid, 1, 60000);
+
+	snprintf(name, sizeof(name), "%s.reader_gets_right_bytes", label);
+	expect(name, 0, code);
+}
+
+/*
+ * The restarted daemon's side of a crash with object OLD's anon fd gone:
+ * after `restore` the next message must be an OPEN for the same cookie
+ * (object re-opened, new object id), then the pending READ READ_ID again,
+ * now for the new object id.  NOPOLL_BEFORE_COPEN: also checks that
+ * nothing is readable between that OPEN and its copen (the READ of a
+ * re-opening object does not raise EPOLLIN).  Returns the new object.
+ */
+static struct obj *reopen_after_crash(const char *label, const char *cookie,
+				      uint32_t old_id, uint32_t read_id, int nopoll_before_copen)
+{
+	char buf[CACHEFILES_MSG_MAX_SIZE], name[128];
+	struct cachefiles_msg *m = (void *)buf;
+	struct obj *ob;
+	int len, e;
+
+	len = next_msg(buf, 20000);
+	snprintf(name, sizeof(name), "%s.reopen_sends_open", label);
+	result(name, len > 0 && m->opcode == CACHEFILES_OP_OPEN, "read %d opcode %u",
+	       len, len > 0 ? m->opcode : 0);
+	if (len <= 0 || m->opcode != CACHEFILES_OP_OPEN)
+		return NULL;
+	ob = take_open(m, len);
+	snprintf(name, sizeof(name), "%s.reopen_same_cookie_new_object_id", label);
+	result(name, ob && !strcmp(ob->name, cookie) && ob->id != old_id,
+	       "cookie %s (was %s), object %u (was %u)", ob ? ob->name : "?", cookie,
+	       m->object_id, old_id);
+	if (!ob)
+		return NULL;
+	if (nopoll_before_copen) {
+		e = pollin(300);
+		snprintf(name, sizeof(name), "%s.no_pollin_for_reopening_read", label);
+		expect(name, 0, e);
+	}
+	snprintf(name, sizeof(name), "%s.reopen_copen", label);
+	expect(name, 0, cmd("copen %u,%llu", m->msg_id, (unsigned long long)ob->size));
+	len = next_msg(buf, 20000);
+	snprintf(name, sizeof(name), "%s.read_resent_same_msg_id_new_object", label);
+	result(name, len > 0 && m->opcode == CACHEFILES_OP_READ && m->msg_id == read_id &&
+	       m->object_id == ob->id, "read %d opcode %u msg %u (want %u) object %u (want %u)",
+	       len, len > 0 ? m->opcode : 0, len > 0 ? m->msg_id : 0, read_id,
+	       len > 0 ? m->object_id : 0, ob->id);
+	if (len > 0)
+		serve(m, len);
+	return ob;
+}
+
+static int failover(int argc, char **argv)
+{
+	const char *cachedir, *mntdir, *prefix, *srcdir;
+	char buf[CACHEFILES_MSG_MAX_SIZE], buf2[CACHEFILES_MSG_MAX_SIZE];
+	char mnt_a[PATH_MAX], path[PATH_MAX], cookie[256];
+	struct cachefiles_msg *m = (void *)buf, *m2 = (void *)buf2;
+	struct cachefiles_open *op = (void *)m->data;
+	struct cachefiles_read rd0;
+	struct obj *a = NULL;
+	uint32_t id, old, msg;
+	int len, code = 0, fl;
+	pid_t pa, pb, pc, r;
+
+	if (argc != 5) {
+		fprintf(stderr, "usage: ondemand_proto failover CACHEDIR BLOBDIR MNTDIR PREFIX SRCDIR\n");
+		return 2;
+	}
+	cachedir = argv[0];
+	blobdir = argv[1];
+	mntdir = argv[2];
+	prefix = argv[3];
+	srcdir = argv[4];
+	if (bind_cache(cachedir, "cfrs-failover-proto") < 0) {
+		result("failover.bind", 0, "cannot bind");
+		return 1;
+	}
+
+	/* restore with nothing pending, twice in a row: accepted, no effect. */
+	expect("restore.nothing_pending", 0, cmd("restore"));
+	expect("restore.twice_in_a_row", 0, cmd("restore"));
+	len = read(dev, buf, sizeof(buf));
+	expect("restore.nothing_to_read_after", 0, len < 0 ? errno : len);
+	expect("restore.no_pollin_after", 0, pollin(100));
+
+	/* Mount A, served normally. */
+	snprintf(mnt_a, sizeof(mnt_a), "%s/a", mntdir);
+	snprintf(path, sizeof(path), "fsid=%s-a", prefix);
+	pa = spawn_mount(mnt_a, path);
+	expect("mount_a", 0, run_child(pa, 1, 60000));
+	snprintf(cookie, sizeof(cookie), "%s-a", prefix);
+	for (int i = 0; i < MAX_OBJS; i++)
+		if (objs[i].used && !strcmp(objs[i].name, cookie))
+			a = &objs[i];
+	if (!a) {
+		result("mount_a.object_known", 0, "no object for %s", cookie);
+		return 1;
+	}
+
+	/*
+	 * 1. restore while the daemon lives, with a READ read but not yet
+	 * answered: it is delivered again, same msg id and object; without
+	 * restore it is not.
+	 */
+	r = spawn_reader(srcdir, mnt_a, "r1.bin");
+	len = wait_read("live", buf);
+	if (len) {
+		msg = m->msg_id;
+		id = m->object_id;
+		memcpy(&rd0, m->data, sizeof(rd0));
+		len = next_msg(buf2, 300);
+		expect("live.not_redelivered_without_restore", 0, len);
+		expect("live.restore", 0, cmd("restore"));
+		len = next_msg(buf2, 20000);
+		result("live.read_redelivered_same_msg_id",
+		       len > 0 && m2->opcode == CACHEFILES_OP_READ && m2->msg_id == msg &&
+		       m2->object_id == id && !memcmp(m2->data, &rd0, sizeof(rd0)),
+		       "read %d opcode %u msg %u (want %u) object %u (want %u)", len,
+		       len > 0 ? m2->opcode : 0, len > 0 ? m2->msg_id : 0, msg,
+		       len > 0 ? m2->object_id : 0, id);
+		if (len > 0)
+			serve(m2, len);
+	}
+	reader_done("live", r);
+
+	/*
+	 * 2. Crash with a READ in flight (read, unanswered): A's anon fd goes.
+	 * The reader waits, nothing is readable until restore; then the
+	 * object is re-opened and the same READ is sent again.
+	 */
+	r = spawn_reader(srcdir, mnt_a, "r2.bin");
+	len = wait_read("inflight", buf);
+	if (len) {
+		msg = m->msg_id;
+		old = a->id;
+		obj_forget(a);
+		expect("inflight.no_pollin_before_restore", 0, pollin(300));
+		result("inflight.reader_waits", running(r, &code), "reader exited: %s", ename(code));
+		expect("inflight.restore", 0, cmd("restore"));
+		expect("inflight.pollin_after_restore", 1, pollin(5000));
+		a = reopen_after_crash("inflight", cookie, old, msg, 1);
+	}
+	reader_done("inflight", r);
+	if (!a)
+		return 1;
+
+	/*
+	 * 3. Crash with a READ queued but never read, anon fd open: after
+	 * restore the READ re-opens the object and is then delivered.
+	 */
+	r = spawn_reader(srcdir, mnt_a, "r3.bin");
+	expect("queued.pollin_for_new_read", 1, pollin(20000));
+	old = a->id;
+	obj_forget(a);
+	result("queued.reader_waits", running(r, &code), "reader exited: %s", ename(code));
+	expect("queued.restore", 0, cmd("restore"));
+	/* The READ's msg id is unknown here (never read): accept any. */
+	len = next_msg(buf, 20000);
+	result("queued.reopen_sends_open", len > 0 && m->opcode == CACHEFILES_OP_OPEN,
+	       "read %d opcode %u", len, len > 0 ? m->opcode : 0);
+	if (len > 0 && m->opcode == CACHEFILES_OP_OPEN) {
+		a = take_open(m, len);
+		result("queued.reopen_new_object_id", a && a->id != old, "object %u (was %u)",
+		       m->object_id, old);
+		if (a)
+			expect("queued.reopen_copen", 0,
+			       cmd("copen %u,%llu", m->msg_id, (unsigned long long)a->size));
+	}
+	reader_done("queued", r);
+
+	/*
+	 * 4. Crash during OPEN: mount B's OPEN read, its anon fd closed before
+	 * copen.  After restore the same OPEN comes again with a working fd.
+	 */
+	pb = mount_and_take_open(mntdir, prefix, 'b', buf, &len);
+	result("open_crash.open_received", len > 0 && m->opcode == CACHEFILES_OP_OPEN,
+	       "read %d", len);
+	if (len > 0 && m->opcode == CACHEFILES_OP_OPEN) {
+		msg = m->msg_id;
+		close(op->fd);
+		expect("open_crash.no_pollin_before_restore", 0, pollin(300));
+		expect("open_crash.restore", 0, cmd("restore"));
+		len = next_msg(buf, 20000);
+		fl = len > 0 && m->opcode == CACHEFILES_OP_OPEN ? fcntl(op->fd, F_GETFL) : -1;
+		result("open_crash.open_redelivered_with_new_fd",
+		       len > 0 && m->opcode == CACHEFILES_OP_OPEN && m->msg_id == msg &&
+		       fl >= 0 && (fl & O_ACCMODE) == O_WRONLY,
+		       "read %d opcode %u msg %u (want %u) F_GETFL %d", len,
+		       len > 0 ? m->opcode : 0, len > 0 ? m->msg_id : 0, msg, fl);
+		if (len > 0)
+			serve(m, len);
+	}
+	expect("open_crash.mount_succeeds", 0, run_child(pb, 1, 60000));
+
+	/*
+	 * 5. restore with the OPEN of mount C read and its anon fd still open:
+	 * the object already has a live fd, so the OPEN delivered again fails
+	 * with EEXIST (read(2) returns it; the mount fails) instead of a
+	 * second fd for one object (2024 fix).
+	 */
+	pc = mount_and_take_open(mntdir, prefix, 'c', buf, &len);
+	result("open_live.open_received", len > 0 && m->opcode == CACHEFILES_OP_OPEN,
+	       "read %d", len);
+	if (len > 0 && m->opcode == CACHEFILES_OP_OPEN) {
+		int fd = op->fd;
+
+		expect("open_live.restore", 0, cmd("restore"));
+		len = next_msg(buf2, 20000);
+		expect("open_live.redelivery_eexist", -EEXIST, len);
+		code = run_child(pc, 1, 60000);
+		comment("OPEN re-read with its fd live: mount(2) -> %s", ename(code));
+		result("open_live.mount_fails", code != 0 && code != CODE_TIMEOUT, "mount(2) %s",
+		       ename(code));
+		close(fd);
+	} else {
+		run_child(pc, 1, 30000);
+	}
+
+	/* Both mounts still work, then go; each object sends its CLOSE. */
+	r = spawn_reader(srcdir, mnt_a, "r4.bin");
+	reader_done("after", r);
+	snprintf(path, sizeof(path), "%s/b", mntdir);
+	expect("umount_b", 0, run_child(spawn_umount(path), 1, 30000));
+	expect("umount_a", 0, run_child(spawn_umount(mnt_a), 1, 30000));
+	close_all_objs();
+	close(dev);
+	dev = -1;
+	return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -832,6 +1135,8 @@ int main(int argc, char **argv)
 		return misuse(argc - 2, argv + 2);
 	if (argc >= 2 && !strcmp(argv[1], "devclose"))
 		return devclose(argc - 2, argv + 2);
-	fprintf(stderr, "usage: ondemand_proto mount|umount|misuse|devclose ... (see the source)\n");
+	if (argc >= 2 && !strcmp(argv[1], "failover"))
+		return failover(argc - 2, argv + 2);
+	fprintf(stderr, "usage: ondemand_proto mount|umount|misuse|devclose|failover ... (see the source)\n");
 	return 2;
 }

@@ -400,21 +400,8 @@ grep -E " (WARN|ERROR) " "$work/daemon8.log" | sed 's/^/# /'
 section misuse
 # --- case 10: protocol misuse, spoken directly on /dev/cachefiles ---------------------
 # ondemand_proto prints "ok NAME" / "not ok NAME # why" lines; each becomes
-# a TAP line here.  The errno values asserted are those of C 6.12.
-import_results() { # import_results PREFIX < helper output
-	local line name rest
-	while IFS= read -r line; do
-		case $line in
-		"ok "*) tap ok "$1.${line#ok }" ;;
-		"not ok "*)
-			rest=${line#not ok }
-			name=${rest%% # *}
-			tap fail "$1.$name" "${rest#"$name"}"
-			;;
-		*) echo "$line" ;;
-		esac
-	done
-}
+# a TAP line here (import_results).  The errno values asserted are those of
+# C 6.12.
 if [ -x "$proto" ]; then
 	make_tree "$work/src9" nine 64
 	mkfs.erofs --quiet "$blobs/proto-a" "$work/src9" > /dev/null
