@@ -160,27 +160,24 @@ impl<T: AnonFdOps> PendingFd<T> {
         let f = unsafe {
             bindings::anon_inode_getfile(name.as_char_ptr(), &fops.0, data as *mut _, flags as i32)
         };
-        let v = f as isize;
-        if f.is_null() || (-(bindings::MAX_ERRNO as isize)..0).contains(&v) {
-            // SAFETY: The file was not made, so the `Arc` is still ours, and
-            // the fd was reserved above and not installed.
-            unsafe {
-                drop(Arc::from_raw(data));
-                bindings::put_unused_fd(fd as u32);
+        let file = match crate::vfs::check_ptr(f) {
+            Ok(file) => file,
+            Err(e) => {
+                // SAFETY: The file was not made, so the `Arc` is still ours,
+                // and the fd was reserved above and not installed.
+                unsafe {
+                    drop(Arc::from_raw(data));
+                    bindings::put_unused_fd(fd as u32);
+                }
+                return Err(e);
             }
-            return Err(if f.is_null() {
-                crate::cmd::errno::ENOMEM
-            } else {
-                Errno(-v as i32)
-            });
-        }
+        };
         // SAFETY: A fresh file nobody else sees yet.
-        unsafe { (*f).f_mode |= bindings::CFRS_FMODE_PWRITE_LSEEK };
+        unsafe { (*file.as_ptr()).f_mode |= bindings::CFRS_FMODE_PWRITE_LSEEK };
         // INVARIANT: Reserved fd and a file owning the `Arc`.
         Ok(PendingFd {
             fd,
-            // SAFETY: Checked non-null above.
-            file: unsafe { NonNull::new_unchecked(f) },
+            file,
             _p: core::marker::PhantomData,
         })
     }

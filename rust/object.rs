@@ -30,7 +30,7 @@ use crate::fscache::{
 };
 use crate::layout;
 use crate::object_state::ObjectState;
-use crate::vfs::{Dentry, FileRef, IovIter, Whence, S_KERNEL_FILE};
+use crate::vfs::{Dentry, FileRef, InodeGuard, IovIter, Whence, S_KERNEL_FILE};
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::init::InPlaceInit;
 use kernel::prelude::{pin_data, pin_init, pr_err, pr_notice, pr_warn, CStr, GFP_KERNEL};
@@ -129,6 +129,21 @@ impl Object {
     /// The fan-out directory of the object in `vol`.
     fn fan<'a>(&self, vol: &'a CacheVolume) -> Option<&'a Dentry> {
         vol.fanout_dir((self.cookie().key_hash() & 0xff) as u8)
+    }
+
+    /// Runs `f` on the object's file and its fan-out directory, the
+    /// directory locked; `None` (and `f` not run) without a file, volume or
+    /// fan-out directory.
+    fn with_fan_locked<R>(
+        &self,
+        f: impl FnOnce(&FileRef, &Dentry, &InodeGuard<'_>) -> R,
+    ) -> Option<R> {
+        let (Some(vol), Some(file)) = (self.cookie().volume_data(), self.file()) else {
+            return None;
+        };
+        let fan = self.fan(vol)?;
+        let lock = fan.inode()?.lock_parent();
+        Some(f(&file, fan, &lock))
     }
 
     /// Queues the re-open work; `false` if it is already queued.
@@ -415,38 +430,32 @@ impl Cache {
     /// Links a tmpfile into its fan-out directory, replacing a stale file
     /// of the same name (C's `cachefiles_commit_tmpfile`).
     fn commit_tmpfile(&self, bound: &Bound, object: &Object) -> bool {
-        let (Some(vol), Some(file)) = (object.cookie().volume_data(), object.file()) else {
-            return false;
-        };
-        let Some(fan) = object.fan(vol) else {
-            return false;
-        };
-        let Some(fan_inode) = fan.inode() else {
-            return false;
-        };
-        let lock = fan_inode.lock_parent();
-        let name = object.name.as_bytes();
-        let Ok(mut dentry) = fan.lookup(name, &lock) else {
-            return false;
-        };
-        if let Some(existing) = dentry.inode() {
-            if core::ptr::eq(existing, file.inode()) {
-                return true;
-            }
-            if self.unlink_in(bound, fan, &lock, &dentry).is_err() {
-                return false;
-            }
-            drop(dentry);
-            let Ok(d) = fan.lookup(name, &lock) else {
-                return false;
-            };
-            dentry = d;
-        }
-        if bound.mnt.link(&file, fan, &lock, &dentry).is_err() {
-            return false;
-        }
-        object.using_tmpfile.store(false, Ordering::Release);
-        true
+        object
+            .with_fan_locked(|file, fan, lock| {
+                let name = object.name.as_bytes();
+                let Ok(mut dentry) = fan.lookup(name, lock) else {
+                    return false;
+                };
+                if let Some(existing) = dentry.inode() {
+                    if core::ptr::eq(existing, file.inode()) {
+                        return true;
+                    }
+                    if self.unlink_in(bound, fan, lock, &dentry).is_err() {
+                        return false;
+                    }
+                    drop(dentry);
+                    let Ok(d) = fan.lookup(name, lock) else {
+                        return false;
+                    };
+                    dentry = d;
+                }
+                if bound.mnt.link(file, fan, lock, &dentry).is_err() {
+                    return false;
+                }
+                object.using_tmpfile.store(false, Ordering::Release);
+                true
+            })
+            .unwrap_or(false)
     }
 
     /// Unlinks `dentry` from the locked `dir` (C's `cachefiles_unlink`).
@@ -454,7 +463,7 @@ impl Cache {
         &self,
         bound: &Bound,
         dir: &Dentry,
-        lock: &crate::vfs::InodeGuard<'_>,
+        lock: &InodeGuard<'_>,
         dentry: &Dentry,
     ) -> Result<(), Errno> {
         if let Err(e) = bound.mnt.may_unlink(dir, dentry) {
@@ -470,20 +479,12 @@ impl Cache {
 
     /// Deletes a retired object's file (C's `cachefiles_delete_object`).
     fn delete_object(&self, bound: &Bound, object: &Object) {
-        let (Some(vol), Some(file)) = (object.cookie().volume_data(), object.file()) else {
-            return;
-        };
-        let Some(fan) = object.fan(vol) else {
-            return;
-        };
-        let Some(fan_inode) = fan.inode() else {
-            return;
-        };
-        let dentry = file.dentry();
-        let lock = fan_inode.lock_parent();
-        if dentry.has_parent(fan) {
-            let _ = self.unlink_in(bound, fan, &lock, &dentry);
-        }
+        object.with_fan_locked(|file, fan, lock| {
+            let dentry = file.dentry();
+            if dentry.has_parent(fan) {
+                let _ = self.unlink_in(bound, fan, lock, &dentry);
+            }
+        });
     }
 
     /// Drops the cookie's object (C's `cachefiles_withdraw_cookie`): sends
@@ -569,16 +570,11 @@ impl Cache {
                 }
             }
         }
-        let ret = file.read_direct(pos + skipped as i64, iter);
-        if ret >= 0 && cres.cookie().inval_counter() != cres.inval_counter() {
+        let n = file.read_direct(pos + skipped as i64, iter)?;
+        if cres.cookie().inval_counter() != cres.inval_counter() {
             return Err(ESTALE);
         }
-        if ret < 0 {
-            let e = Errno(-(ret as i32));
-            // A restart cannot be replayed here: report an interruption.
-            return Err(if (512..=516).contains(&e.0) { EINTR } else { e });
-        }
-        Ok(ret as usize + skipped)
+        Ok(n + skipped)
     }
 
     /// Decides where a read comes from, asking the daemon to fill a hole

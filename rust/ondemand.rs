@@ -203,17 +203,23 @@ impl Requests {
         Some(entry.req)
     }
 
+    /// Takes out request `id` if `pick` accepts it.
+    fn take_matching(
+        &mut self,
+        id: u32,
+        pick: impl FnOnce(&Request) -> bool,
+    ) -> Option<Arc<Request>> {
+        if self.table.get(&id).is_some_and(|e| pick(&e.req)) {
+            self.remove(id)
+        } else {
+            None
+        }
+    }
+
     /// Takes out the request `id` if it still is `req`.
     fn take_if(&mut self, id: u32, req: &Arc<Request>) -> bool {
-        if self
-            .table
-            .get(&id)
-            .is_some_and(|e| Arc::ptr_eq(&e.req, req))
-        {
-            drop(self.remove(id));
-            return true;
-        }
-        false
+        self.take_matching(id, |r| core::ptr::eq(r, &**req))
+            .is_some()
     }
 
     /// The first message id of `object`'s requests from `from` on.
@@ -546,18 +552,14 @@ fn get_fd(cache: &Arc<Cache>, req: &Request) -> Result<PendingFd<Object>, Errno>
 /// `copen <id>,<size>` (C's `cachefiles_ondemand_copen`).
 pub(crate) fn copen(cache: &Cache, args: &[u8]) -> Result<(), Errno> {
     let (id, size) = cmd::parse_copen_id(args)?;
-    let req = {
-        let mut reqs = cache.reqs.lock();
-        let id = u32::try_from(id).map_err(|_| EINVAL)?;
-        match reqs.table.get(&id) {
-            Some(e) if e.req.opcode == Opcode::Open && e.req.object.od.lock().ever_opened() => {}
-            _ => return Err(EINVAL),
-        }
-        match reqs.remove(id) {
-            Some(req) => req,
-            None => return Err(EINVAL),
-        }
-    };
+    let id = u32::try_from(id).map_err(|_| EINVAL)?;
+    let req = cache
+        .reqs
+        .lock()
+        .take_matching(id, |r| {
+            r.opcode == Opcode::Open && r.object.od.lock().ever_opened()
+        })
+        .ok_or(EINVAL)?;
     let object = &req.object;
     let ret = match cmd::parse_copen_size(size) {
         CopenSize::Fail { req: e, ret } => {
@@ -618,11 +620,7 @@ impl AnonFdOps for Object {
         let blocks = (len as u64).div_ceil(this.bound.bsize);
         let ret = this.cache.writing(blocks, || file.write_direct(pos, iter));
         this.cookie().set(CookieFlag::HaveData, true);
-        if ret < 0 {
-            let e = Errno(-(ret as i32));
-            return Err(if (512..=516).contains(&e.0) { EINTR } else { e });
-        }
-        Ok(ret as usize)
+        ret
     }
 
     fn llseek(this: &Self, pos: i64, whence: i32) -> Result<i64, Errno> {
@@ -638,17 +636,11 @@ impl AnonFdOps for Object {
             return Err(EOPNOTSUPP);
         }
         let id = u32::try_from(arg).map_err(|_| EINVAL)?;
-        let req = {
-            let mut reqs = cache.reqs.lock();
-            match reqs.table.get(&id) {
-                Some(e) if e.req.opcode == Opcode::Read && e.req.is_for(this) => {}
-                _ => return Err(EINVAL),
-            }
-            match reqs.remove(id) {
-                Some(req) => req,
-                None => return Err(EINVAL),
-            }
-        };
+        let req = cache
+            .reqs
+            .lock()
+            .take_matching(id, |r| r.opcode == Opcode::Read && r.is_for(this))
+            .ok_or(EINVAL)?;
         req.finish(None);
         Ok(0)
     }

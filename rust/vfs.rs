@@ -22,7 +22,9 @@ pub(crate) fn check(ret: kernel::ffi::c_int) -> Result<(), Errno> {
 }
 
 /// Converts a pointer that may be an `ERR_PTR` (or null, `ENOMEM`).
-fn check_ptr<T>(ptr: *mut T) -> Result<NonNull<T>, Errno> {
+/// Checks a pointer returned by a C function that gives either a valid
+/// pointer, `NULL` (out of memory) or an `ERR_PTR`.
+pub(crate) fn check_ptr<T>(ptr: *mut T) -> Result<NonNull<T>, Errno> {
     let v = ptr as isize;
     if (-(bindings::MAX_ERRNO as isize)..0).contains(&v) {
         return Err(Errno(-v as i32));
@@ -966,14 +968,32 @@ impl FileRef {
         ret
     }
 
-    /// Reads at `pos` into `iter` with synchronous direct I/O.
-    pub(crate) fn read_direct(&self, pos: i64, iter: &mut IovIter) -> isize {
-        self.direct_io(pos, iter, false)
+    /// Reads at `pos` into `iter` with synchronous direct I/O; returns the
+    /// bytes read.
+    pub(crate) fn read_direct(&self, pos: i64, iter: &mut IovIter) -> Result<usize, Errno> {
+        io_result(self.direct_io(pos, iter, false))
     }
 
-    /// Writes `iter` at `pos` with synchronous direct I/O.
-    pub(crate) fn write_direct(&self, pos: i64, iter: &mut IovIter) -> isize {
-        self.direct_io(pos, iter, true)
+    /// Writes `iter` at `pos` with synchronous direct I/O; returns the
+    /// bytes written.
+    pub(crate) fn write_direct(&self, pos: i64, iter: &mut IovIter) -> Result<usize, Errno> {
+        io_result(self.direct_io(pos, iter, true))
+    }
+}
+
+/// Converts what a VFS I/O call returns (a byte count or a negative errno).
+/// Nobody can replay the call here, so a restart request (`ERESTARTSYS`
+/// .. `ERESTART_RESTARTBLOCK`, 512..=516, never meant for user space) is
+/// reported as an interruption.
+fn io_result(ret: isize) -> Result<usize, Errno> {
+    use crate::cmd::errno::{EINTR, EIO};
+    if let Ok(n) = usize::try_from(ret) {
+        return Ok(n);
+    }
+    match ret.checked_neg().and_then(|e| i32::try_from(e).ok()) {
+        Some(512..=516) => Err(EINTR),
+        Some(e) => Err(Errno(e)),
+        None => Err(EIO),
     }
 }
 
