@@ -345,7 +345,8 @@ fi
 # pending, twice, a READ read but unanswered (same msg id again), a READ
 # in flight and one queued (object re-opened, no EPOLLIN for the READ of a
 # re-opening object), a crash during OPEN, an OPEN re-read while its fd
-# lives (EEXIST).  The errno values asserted are those of C 6.12.
+# lives (EEXIST), a READ_COMPLETE guessed for a READ never read (no data
+# trusted: asked again).  The errno values asserted are those of C 6.12.
 if [ -x "$proto" ]; then
 	src=$work/src-proto
 	(big_mib=0 && make_round_tree "$src" 256)

@@ -20,7 +20,8 @@
  *   ondemand_proto failover CACHEDIR BLOBDIR MNTDIR PREFIX SRCDIR
  *       daemon crashes replayed step by step (anon fds lost, devnode kept,
  *       `restore`): with nothing pending, twice, a READ in flight, a READ
- *       queued, during OPEN, an OPEN re-read while its fd lives.  Blobs
+ *       queued, during OPEN, an OPEN re-read while its fd lives, a
+ *       READ_COMPLETE guessed for a READ never read.  Blobs
  *       PREFIX-a .. PREFIX-c: one image of SRCDIR holding r1.bin .. r4.bin.
  *
  * Output: "ok NAME", "not ok NAME # why" and "# comment" lines, which the
@@ -55,6 +56,8 @@
 
 static int dev = -1;
 static int failures;
+/* The msg_id of the last message next_msg() returned. */
+static uint32_t last_msg_id;
 static const char *blobdir;
 
 struct obj {
@@ -202,8 +205,10 @@ static int next_msg(void *buf, int timeout_ms)
 		n = read(dev, buf, CACHEFILES_MSG_MAX_SIZE);
 		if (n < 0)
 			return -errno;
-		if (n > 0)
+		if (n > 0) {
+			last_msg_id = ((struct cachefiles_msg *)buf)->msg_id;
 			return n;
+		}
 	}
 }
 
@@ -1100,6 +1105,39 @@ static int failover(int argc, char **argv)
 		close(fd);
 	} else {
 		run_child(pc, 1, 30000);
+	}
+
+	/*
+	 * 6. A daemon completing a READ it was never given, found by trying
+	 * the ids after the last one it saw: C accepts it (a READ of this
+	 * object), every other id is EINVAL.  The completion brings no data
+	 * and is not trusted: the range is still a hole, so the reader's
+	 * page is requested again (a new READ) and it gets the right bytes.
+	 */
+	if (a) {
+		int hits = 0, misses = 0, reads;
+
+		r = spawn_reader(srcdir, mnt_a, "r4.bin");
+		expect("unread_cread.pollin_for_new_read", 1, pollin(20000));
+		for (int t = 0; t < 50 && !hits; t++) {
+			misses = 0;
+			for (uint32_t i = 1; i <= 16; i++) {
+				if (cread(a->fd, last_msg_id + i) == 0)
+					hits++;
+				else
+					misses++;
+			}
+			if (!hits)
+				usleep(100000);
+		}
+		result("unread_cread.one_id_accepted_others_einval", hits == 1 && misses == 15,
+		       "%d accepted, %d refused", hits, misses);
+		reads = served.read;
+		code = run_child(r, 1, 60000);
+		comment("reader after a READ completed without data: %s, %d READs more",
+			ename(code), served.read - reads);
+		expect("unread_cread.reader_gets_right_bytes", 0, code);
+		result("unread_cread.range_requested_again", served.read > reads, "no READ");
 	}
 
 	/* Both mounts still work, then go; each object sends its CLOSE. */
