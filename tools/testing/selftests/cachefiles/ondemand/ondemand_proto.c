@@ -501,6 +501,45 @@ static pid_t mount_and_take_open(const char *mntdir, const char *prefix, char x,
 	return pid;
 }
 
+/*
+ * Waits (up to 5 s) until the mount child PID sleeps uninterruptibly, i.e.
+ * its superblock read waits on the cookie's lookup; returns its wchan.
+ * fscache decides the mount's errno by when that read starts: while the
+ * lookup runs it waits and the failed OPEN gives EIO; after the lookup
+ * failed, the read is refused with ENOBUFS.  Answering the OPEN only once
+ * the read waits makes the outcome the same on every run (and module).
+ */
+static const char *wait_mount_blocked(pid_t pid)
+{
+	static char wchan[64];
+	char path[64], buf[512], *p;
+	int fd, n;
+
+	strcpy(wchan, "?");
+	for (int i = 0; i < 500; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		fd = open(path, O_RDONLY);
+		n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+		if (fd >= 0)
+			close(fd);
+		if (n <= 0)
+			break;
+		buf[n] = 0;
+		p = strrchr(buf, ')');
+		if (p && p[1] == ' ' && p[2] == 'D') {
+			snprintf(path, sizeof(path), "/proc/%d/wchan", pid);
+			fd = open(path, O_RDONLY);
+			n = fd < 0 ? -1 : read(fd, wchan, sizeof(wchan) - 1);
+			if (fd >= 0)
+				close(fd);
+			wchan[n > 0 ? n : 0] = 0;
+			return wchan;
+		}
+		usleep(10000);
+	}
+	return "(not blocked)";
+}
+
 /* One mount whose OPEN gets a consuming bad answer: checks the write's
  * errno, that the mount fails, and that a later good copen is refused. */
 static void bad_copen(const char *mntdir, const char *prefix, char x,
@@ -520,6 +559,7 @@ static void bad_copen(const char *mntdir, const char *prefix, char x,
 		run_child(pid, 1, 30000);
 		return;
 	}
+	comment("%s: mount waits in %s", label, wait_mount_blocked(pid));
 	if (close_fd_first)
 		close(o->fd);
 	e = cmd("copen %u%s", m->msg_id, answer);
