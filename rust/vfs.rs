@@ -22,8 +22,6 @@ pub(crate) fn check(ret: kernel::ffi::c_int) -> Result<(), Errno> {
 }
 
 /// Converts a pointer that may be an `ERR_PTR` (or null, `ENOMEM`).
-/// Checks a pointer returned by a C function that gives either a valid
-/// pointer, `NULL` (out of memory) or an `ERR_PTR`.
 pub(crate) fn check_ptr<T>(ptr: *mut T) -> Result<NonNull<T>, Errno> {
     let v = ptr as isize;
     if (-(bindings::MAX_ERRNO as isize)..0).contains(&v) {
