@@ -39,7 +39,7 @@ clean:
 	rm -f $(KDIR_STAMP)
 	$(MAKE) -C tools/testing/selftests/cachefiles clean
 
-RUST_SOURCES = rust/*.rs $(wildcard tools/*/src/*.rs tools/*/src/*/*.rs)
+RUST_SOURCES = $(shell find rust -name "*.rs" ! -name bindings_generated.rs) $(wildcard tools/*/src/*.rs tools/*/src/*/*.rs)
 
 rustfmt:
 	/usr/bin/rustfmt --edition 2021 --config-path $(KDIR)/.rustfmt.toml $(RUST_SOURCES)

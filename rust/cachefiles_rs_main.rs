@@ -6,31 +6,24 @@
 //! of Linux 6.12 (`fs/cachefiles`), binds a cache directory and registers
 //! it with fscache.  See `Documentation/architecture.rst`.
 //!
-//! Module map: [`cmd`], [`layout`] and [`object_state`] are pure logic
-//! (host-tested); [`cache`] holds the per-open state and runs the
-//! commands; [`object`] is the fscache backend (backing files, I/O);
-//! [`ondemand`] the on-demand protocol; [`daemon`] plugs the cache into
-//! the devnode.  The thin abstractions over C are [`miscdev`], [`anonfd`],
-//! [`poll`], [`completion`], [`vfs`] and [`fscache`] (the only users of
-//! [`bindings`]).
+//! Module map (see `Documentation/architecture.rst`):
+//!
+//! * [`kernel_ext`]: thin, safe abstractions over C (misc device, anon fds,
+//!   poll, completions, VFS, fscache) and the C helpers they call; the only
+//!   place with `unsafe` code and raw bindings;
+//! * [`logic`]: pure logic with no kernel dependency (command parser, cache
+//!   layout, object state machine), host-tested in `tools/logic-tests`;
+//! * [`cachefiles`]: the backend itself (daemon commands, cache, objects,
+//!   on-demand requests), safe Rust over `kernel_ext`.
 
 use kernel::prelude::*;
 
-mod anonfd;
-mod bindings;
-mod cache;
-mod cmd;
-mod completion;
-mod daemon;
-mod fscache;
-mod layout;
-mod miscdev;
-mod object;
-mod object_state;
-mod ondemand;
-mod param;
-mod poll;
-mod vfs;
+mod cachefiles;
+mod kernel_ext;
+mod logic;
+
+use cachefiles::{cache, object};
+use kernel_ext::{anonfd, completion, miscdev, vfs};
 
 module! {
     type: CachefilesModule,

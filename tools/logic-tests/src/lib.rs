@@ -6,13 +6,13 @@
 
 #![allow(dead_code)]
 
-#[path = "../../../rust/cmd.rs"]
+#[path = "../../../rust/logic/cmd.rs"]
 pub mod cmd;
 
-#[path = "../../../rust/layout.rs"]
+#[path = "../../../rust/logic/layout.rs"]
 pub mod layout;
 
-#[path = "../../../rust/object_state.rs"]
+#[path = "../../../rust/logic/object_state.rs"]
 pub mod object_state;
 
 #[cfg(test)]

@@ -18,9 +18,9 @@
 //! * `netfs_cache_resources`: `cache_priv` is the cookie (set by fscache),
 //!   `cache_priv2` a counted reference to the backing file ([`FileRef`]).
 
-use crate::bindings;
-use crate::cmd::Errno;
-use crate::vfs::{FileRef, IovIter};
+use crate::kernel_ext::bindings;
+use crate::kernel_ext::vfs::{FileRef, IovIter};
+use crate::logic::cmd::Errno;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
@@ -821,7 +821,7 @@ impl<T: CacheOps> OpsTable<T> {
         term_func: bindings::netfs_io_terminated_t,
         term_func_priv: *mut kernel::ffi::c_void,
     ) -> kernel::ffi::c_int {
-        let e = crate::cmd::errno::ENOBUFS.0;
+        let e = crate::logic::cmd::errno::ENOBUFS.0;
         if let Some(f) = term_func {
             // SAFETY: The netfs's completion callback with its own data.
             unsafe { f(term_func_priv, -(e as isize), false) };
@@ -846,7 +846,7 @@ impl<T: CacheOps> OpsTable<T> {
         _i_size: bindings::loff_t,
         _no_space_allocated_yet: bool,
     ) -> kernel::ffi::c_int {
-        -crate::cmd::errno::ENOBUFS.0
+        -crate::logic::cmd::errno::ENOBUFS.0
     }
 
     /// # Safety
@@ -931,7 +931,7 @@ impl<T: CacheOps> CacheCookie<T> {
         if (-(bindings::MAX_ERRNO as isize)..0).contains(&v) {
             return Err(Errno(-v as i32));
         }
-        let ptr = NonNull::new(p).ok_or(crate::cmd::errno::ENOMEM)?;
+        let ptr = NonNull::new(p).ok_or(crate::logic::cmd::errno::ENOMEM)?;
         // INVARIANT: `fscache_acquire_cache` succeeded; not registered.
         Ok(CacheCookie {
             ptr,
@@ -964,7 +964,7 @@ impl<T: CacheOps> CacheCookie<T> {
         {
             // SAFETY: `token` came from `Arc::into_raw` just above.
             drop(unsafe { Arc::<T>::from_raw(token as *const T) });
-            return Err(crate::cmd::errno::EBUSY);
+            return Err(crate::logic::cmd::errno::EBUSY);
         }
         // SAFETY: The cookie is acquired and not yet added; the ops table is
         // static; `token` stays valid until drop reclaims it.

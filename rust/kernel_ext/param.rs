@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The module's parameters, declared in C (`include/cfrs_helpers.c`)
+//! The module's parameters, declared in C (`param.c`)
 //! because the 6.12 `module!` macro cannot declare any.
 
-use crate::bindings;
+use crate::kernel_ext::bindings;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 /// The `debug` parameter (`/sys/module/cachefiles_rs/parameters/debug`).

@@ -23,16 +23,18 @@
 //! * `flags` and the counters are atomics.
 //! * `objects` (a mutex) lists the live objects, to withdraw them on
 //!   unbind; `reqs` (a mutex) holds the on-demand requests (see
-//!   [`crate::ondemand`]).  Neither is held while calling into fscache.
+//!   [`crate::cachefiles::ondemand`]).  Neither is held while calling into fscache.
 
-use crate::cmd::{self, errno::*, Command, Errno, Limit, Limits, Space, Thresholds};
-use crate::fscache::{CacheCookie, CacheOps, Cookie, Cres, ReadHole, Source, VolumeHandle, Want};
-use crate::layout;
-use crate::object::Object;
-use crate::ondemand::{self, Requests};
-use crate::poll::{PollQueue, WaitKey, EPOLLIN, EPOLLOUT};
-use crate::vfs::IovIter;
-use crate::vfs::{self, Cred, Dentry, Mount, Path, RenameLock, S_KERNEL_FILE};
+use crate::cachefiles::object::Object;
+use crate::cachefiles::ondemand::{self, Requests};
+use crate::kernel_ext::fscache::{
+    CacheCookie, CacheOps, Cookie, Cres, ReadHole, Source, VolumeHandle, Want,
+};
+use crate::kernel_ext::poll::{PollQueue, WaitKey, EPOLLIN, EPOLLOUT};
+use crate::kernel_ext::vfs::IovIter;
+use crate::kernel_ext::vfs::{self, Cred, Dentry, Mount, Path, RenameLock, S_KERNEL_FILE};
+use crate::logic::cmd::{self, errno::*, Command, Errno, Limit, Limits, Space, Thresholds};
+use crate::logic::layout;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::init::InPlaceInit;
 use kernel::prelude::{
@@ -606,7 +608,7 @@ impl Cache {
             Command::Inuse => self.cull_or_inuse(args, false),
             Command::Debug => match cmd::parse_debug(args) {
                 Ok(mask) => {
-                    crate::param::set_debug_mask(mask);
+                    crate::kernel_ext::param::set_debug_mask(mask);
                     Ok(())
                 }
                 Err(e) => {
@@ -1132,4 +1134,4 @@ impl CacheOps for Cache {
     }
 }
 
-use crate::object::xattr_name;
+use crate::cachefiles::object::xattr_name;

@@ -9,8 +9,8 @@
 //! builds the C `file_operations` table (with `.owner` set, so an open file
 //! pins the module) and [`Registration`] registers the device.
 
-use crate::bindings;
-use crate::poll::PollTable;
+use crate::kernel_ext::bindings;
+use crate::kernel_ext::poll::PollTable;
 use core::marker::PhantomData;
 use kernel::error::from_result;
 use kernel::prelude::*;

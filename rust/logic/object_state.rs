@@ -23,8 +23,8 @@
 //! Pure logic (`core` only): host-tested by `tools/logic-tests`; the
 //! kernel keeps one per object (`Object::od`).
 
-use crate::cmd::errno::{EBADFD, EEXIST, EIO};
-use crate::cmd::Errno;
+use super::cmd::errno::{EBADFD, EEXIST, EIO};
+use super::cmd::Errno;
 
 /// The object's anonymous fd, as far as the cache knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

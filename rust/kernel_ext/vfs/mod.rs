@@ -7,8 +7,8 @@
 //! [`include/linux/namei.h`](srctree/include/linux/namei.h),
 //! [`include/linux/cred.h`](srctree/include/linux/cred.h)
 
-use crate::bindings;
-use crate::cmd::Errno;
+use crate::kernel_ext::bindings;
+use crate::logic::cmd::Errno;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
@@ -27,7 +27,7 @@ pub(crate) fn check_ptr<T>(ptr: *mut T) -> Result<NonNull<T>, Errno> {
     if (-(bindings::MAX_ERRNO as isize)..0).contains(&v) {
         return Err(Errno(-v as i32));
     }
-    NonNull::new(ptr).ok_or(crate::cmd::errno::ENOMEM)
+    NonNull::new(ptr).ok_or(crate::logic::cmd::errno::ENOMEM)
 }
 
 /// Whether the current task has `CAP_SYS_ADMIN`.
@@ -51,7 +51,7 @@ pub(crate) fn cond_resched() {
 /// Converts a security context to a secid (`security_secctx_to_secid`).
 pub(crate) fn secctx_to_secid(ctx: &[u8]) -> Result<u32, Errno> {
     let mut secid = 0u32;
-    let len = u32::try_from(ctx.len()).map_err(|_| crate::cmd::errno::EINVAL)?;
+    let len = u32::try_from(ctx.len()).map_err(|_| crate::logic::cmd::errno::EINVAL)?;
     // SAFETY: `ctx` is valid for `len` bytes; the LSM does not keep it.
     check(unsafe { bindings::security_secctx_to_secid(ctx.as_ptr().cast(), len, &mut secid) })?;
     Ok(secid)
@@ -317,7 +317,7 @@ impl Dentry {
     /// the directory's inode lock is held, as the VFS requires.
     pub(crate) fn lookup(&self, name: &[u8], locked: &InodeGuard<'_>) -> Result<Dentry, Errno> {
         debug_assert!(self.inode().is_some_and(|i| core::ptr::eq(i, locked.inode)));
-        let len = i32::try_from(name.len()).map_err(|_| crate::cmd::errno::EINVAL)?;
+        let len = i32::try_from(name.len()).map_err(|_| crate::logic::cmd::errno::EINVAL)?;
         // `lookup_one_len` takes a length, but stops at no NUL: pass the bytes.
         // SAFETY: `self` is alive and its inode is locked; `name` is valid
         // for `len` bytes.
@@ -336,7 +336,7 @@ impl Dentry {
         locks: &RenameLock<'_>,
     ) -> Result<Dentry, Errno> {
         debug_assert!(locks.holds(self));
-        let len = i32::try_from(name.len()).map_err(|_| crate::cmd::errno::EINVAL)?;
+        let len = i32::try_from(name.len()).map_err(|_| crate::logic::cmd::errno::EINVAL)?;
         // SAFETY: `self` is alive and locked by `lock_rename`; `name` is
         // valid for `len` bytes.
         let p = unsafe { bindings::lookup_one_len(name.as_ptr().cast(), self.as_ptr(), len) };
@@ -404,7 +404,7 @@ impl Mount {
         child: &Dentry,
         mode: u16,
     ) -> Result<(), Errno> {
-        let dinode = dir.inode().ok_or(crate::cmd::errno::ENOENT)?;
+        let dinode = dir.inode().ok_or(crate::logic::cmd::errno::ENOENT)?;
         let path = bindings::path {
             mnt: self.as_ptr(),
             dentry: dir.as_ptr(),
@@ -467,7 +467,7 @@ impl Mount {
         _locked: &InodeGuard<'_>,
         child: &Dentry,
     ) -> Result<(), Errno> {
-        let dinode = dir.inode().ok_or(crate::cmd::errno::ENOENT)?;
+        let dinode = dir.inode().ok_or(crate::logic::cmd::errno::ENOENT)?;
         // SAFETY: Both dentries are alive; the parent is locked.
         check(unsafe {
             bindings::vfs_unlink(
@@ -510,8 +510,8 @@ impl Mount {
         new_dir: &Dentry,
         new: &Dentry,
     ) -> Result<(), Errno> {
-        let oi = old_dir.inode().ok_or(crate::cmd::errno::ENOENT)?;
-        let ni = new_dir.inode().ok_or(crate::cmd::errno::ENOENT)?;
+        let oi = old_dir.inode().ok_or(crate::logic::cmd::errno::ENOENT)?;
+        let ni = new_dir.inode().ok_or(crate::logic::cmd::errno::ENOENT)?;
         let idmap = core::ptr::addr_of_mut!(bindings::nop_mnt_idmap);
         let mut rd = bindings::renamedata {
             old_mnt_idmap: idmap,
@@ -643,7 +643,7 @@ impl Cred {
         // INVARIANT: A non-null result carries a reference.
         NonNull::new(p)
             .map(|ptr| Cred { ptr })
-            .ok_or(crate::cmd::errno::ENOMEM)
+            .ok_or(crate::logic::cmd::errno::ENOMEM)
     }
 
     /// A copy of the current (possibly overridden) credentials.
@@ -653,7 +653,7 @@ impl Cred {
         // INVARIANT: A non-null result carries a reference.
         NonNull::new(p)
             .map(|ptr| Cred { ptr })
-            .ok_or(crate::cmd::errno::ENOMEM)
+            .ok_or(crate::logic::cmd::errno::ENOMEM)
     }
 
     /// Acts with LSM identity `secid` (`set_security_override`).
@@ -664,7 +664,7 @@ impl Cred {
 
     /// Creates files as `dir`'s LSM context dictates (`set_create_files_as`).
     pub(crate) fn create_files_as(&mut self, dir: &Dentry) -> Result<(), Errno> {
-        let inode = dir.inode().ok_or(crate::cmd::errno::ENOENT)?;
+        let inode = dir.inode().ok_or(crate::logic::cmd::errno::ENOENT)?;
         // SAFETY: Fresh credentials we own; a live inode.
         check(unsafe { bindings::set_create_files_as(self.ptr.as_ptr(), inode.as_ptr()) })
     }
@@ -687,7 +687,7 @@ impl Drop for Cred {
 /// Checks with the LSM that the cache may make directories and files in
 /// `root` (the check of C's `cachefiles_check_cache_dir`).
 pub(crate) fn may_create_in(root: &Dentry) -> Result<(), Errno> {
-    let inode = root.inode().ok_or(crate::cmd::errno::ENOENT)?;
+    let inode = root.inode().ok_or(crate::logic::cmd::errno::ENOENT)?;
     // SAFETY: Live inode and dentry.
     check(unsafe { bindings::security_inode_mkdir(inode.as_ptr(), root.as_ptr(), 0) })
         .inspect_err(|e| {
@@ -719,7 +719,7 @@ impl Dentry {
     /// requiring a positive result (`lookup_positive_unlocked`: `ENOENT`
     /// for a negative dentry).
     pub(crate) fn lookup_positive(&self, name: &[u8]) -> Result<Dentry, Errno> {
-        let len = i32::try_from(name.len()).map_err(|_| crate::cmd::errno::EINVAL)?;
+        let len = i32::try_from(name.len()).map_err(|_| crate::logic::cmd::errno::EINVAL)?;
         // SAFETY: `self` is alive; `name` is valid for `len` bytes.
         let p =
             unsafe { bindings::lookup_positive_unlocked(name.as_ptr().cast(), self.as_ptr(), len) };
@@ -984,7 +984,7 @@ impl FileRef {
 /// .. `ERESTART_RESTARTBLOCK`, 512..=516, never meant for user space) is
 /// reported as an interruption.
 fn io_result(ret: isize) -> Result<usize, Errno> {
-    use crate::cmd::errno::{EINTR, EIO};
+    use crate::logic::cmd::errno::{EINTR, EIO};
     if let Ok(n) = usize::try_from(ret) {
         return Ok(n);
     }
@@ -1046,7 +1046,7 @@ impl Mount {
         _locked: &InodeGuard<'_>,
         child: &Dentry,
     ) -> Result<(), Errno> {
-        let dinode = dir.inode().ok_or(crate::cmd::errno::ENOENT)?;
+        let dinode = dir.inode().ok_or(crate::logic::cmd::errno::ENOENT)?;
         // SAFETY: The file pins its dentry; `dir` is locked and `child` is
         // its child.
         check(unsafe {

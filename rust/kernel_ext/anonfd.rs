@@ -11,9 +11,9 @@
 //! can still back out (after a failed `copy_to_user`, say) without ever
 //! exposing it.
 
-use crate::bindings;
-use crate::cmd::Errno;
-use crate::vfs::IovIter;
+use crate::kernel_ext::bindings;
+use crate::kernel_ext::vfs::IovIter;
+use crate::logic::cmd::Errno;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -80,7 +80,7 @@ unsafe extern "C" fn write_iter_callback<T: AnonFdOps>(
 ) -> isize {
     // SAFETY: Guaranteed by the caller.
     let Some(this) = (unsafe { state::<T>((*iocb).ki_filp) }) else {
-        return -(crate::cmd::errno::ENOBUFS.0 as isize);
+        return -(crate::logic::cmd::errno::ENOBUFS.0 as isize);
     };
     // SAFETY: Guaranteed by the caller.
     let (pos, iter) = unsafe { ((*iocb).ki_pos, IovIter::from_raw(iter)) };
@@ -105,7 +105,7 @@ unsafe extern "C" fn llseek_callback<T: AnonFdOps>(
 ) -> bindings::loff_t {
     // SAFETY: Guaranteed by the caller.
     let Some(this) = (unsafe { state::<T>(file) }) else {
-        return -(crate::cmd::errno::ENOBUFS.0 as i64);
+        return -(crate::logic::cmd::errno::ENOBUFS.0 as i64);
     };
     T::llseek(this, pos, whence).unwrap_or_else(|e| -(e.0 as i64))
 }
@@ -120,7 +120,7 @@ unsafe extern "C" fn ioctl_callback<T: AnonFdOps>(
 ) -> kernel::ffi::c_long {
     // SAFETY: Guaranteed by the caller.
     let Some(this) = (unsafe { state::<T>(file) }) else {
-        return -(crate::cmd::errno::EINVAL.0 as isize);
+        return -(crate::logic::cmd::errno::EINVAL.0 as isize);
     };
     T::ioctl(this, cmd, arg).map_or_else(|e| -(e.0 as isize), |v| v as isize)
 }
@@ -145,7 +145,7 @@ impl<T: AnonFdOps> PendingFd<T> {
     /// writable at any position and seekable.
     pub(crate) fn new(
         name: &'static CStr,
-        fops: &'static crate::miscdev::StaticFops,
+        fops: &'static crate::kernel_ext::miscdev::StaticFops,
         state: Arc<T>,
     ) -> Result<Self, Errno> {
         let flags = bindings::CFRS_O_WRONLY;
@@ -160,7 +160,7 @@ impl<T: AnonFdOps> PendingFd<T> {
         let f = unsafe {
             bindings::anon_inode_getfile(name.as_char_ptr(), &fops.0, data as *mut _, flags as i32)
         };
-        let file = match crate::vfs::check_ptr(f) {
+        let file = match crate::kernel_ext::vfs::check_ptr(f) {
             Ok(file) => file,
             Err(e) => {
                 // SAFETY: The file was not made, so the `Arc` is still ours,

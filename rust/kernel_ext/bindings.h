@@ -24,7 +24,10 @@
 #include <linux/xattr.h>
 #include <uapi/linux/cachefiles.h>
 
-#include "cfrs_helpers.h"
+#include "helpers.h"
+#include "param.h"
+#include "fscache/helpers.h"
+#include "vfs/helpers.h"
 
 /* Macros that expand to casts or expressions bindgen skips. */
 const __poll_t CFRS_EPOLLIN = EPOLLIN;

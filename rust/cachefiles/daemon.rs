@@ -2,11 +2,11 @@
 
 //! The file operations of `/dev/cachefiles`: each open is a [`Cache`].
 
-use crate::cache::Cache;
-use crate::cmd::errno::{EFAULT, ENOMEM};
-use crate::cmd::Errno;
-use crate::miscdev::{File, FileOps};
-use crate::poll::PollTable;
+use crate::cachefiles::cache::Cache;
+use crate::kernel_ext::miscdev::{File, FileOps};
+use crate::kernel_ext::poll::PollTable;
+use crate::logic::cmd::errno::{EFAULT, ENOMEM};
+use crate::logic::cmd::Errno;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 use kernel::uaccess::UserSlice;

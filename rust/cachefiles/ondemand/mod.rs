@@ -24,14 +24,14 @@
 //! flush and the withdrawal empty the table under it, so no request can
 //! slip in after them (invariant 6).
 
-use crate::anonfd::{AnonFdOps, PendingFd};
-use crate::cache::Cache;
-use crate::cmd::{self, errno::*, CopenSize, Errno};
-use crate::completion::{Completion, Killed};
-use crate::fscache::CookieFlag;
-use crate::object::Object;
-use crate::object_state::ReadAction;
-use crate::vfs::{self, IovIter};
+use crate::cachefiles::cache::Cache;
+use crate::cachefiles::object::Object;
+use crate::kernel_ext::anonfd::{AnonFdOps, PendingFd};
+use crate::kernel_ext::completion::{Completion, Killed};
+use crate::kernel_ext::fscache::CookieFlag;
+use crate::kernel_ext::vfs::{self, IovIter};
+use crate::logic::cmd::{self, errno::*, CopenSize, Errno};
+use crate::logic::object_state::ReadAction;
 use core::sync::atomic::{AtomicI32, Ordering};
 use kernel::init::InPlaceInit;
 use kernel::prelude::{pin_data, pin_init, pr_err, KVec, GFP_KERNEL};

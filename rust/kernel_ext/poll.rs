@@ -4,8 +4,8 @@
 //!
 //! C header: [`include/linux/poll.h`](srctree/include/linux/poll.h)
 
-use crate::bindings;
-use crate::miscdev::File;
+use crate::kernel_ext::bindings;
+use crate::kernel_ext::miscdev::File;
 use core::marker::PhantomData;
 use kernel::prelude::*;
 use kernel::types::Opaque;

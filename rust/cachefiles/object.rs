@@ -23,14 +23,14 @@
 //!   ([`ObjectState`]).  Taken inside the cache's request-table mutex,
 //!   never the other way round.
 
-use crate::cache::{Bound, Cache, CacheVolume};
-use crate::cmd::{errno::*, Errno};
-use crate::fscache::{
+use crate::cachefiles::cache::{Bound, Cache, CacheVolume};
+use crate::kernel_ext::fscache::{
     Cookie, CookieFlag, CookieRef, Cres, ReadHole, Source, Want, SREQ_COPY_TO_CACHE, SREQ_ONDEMAND,
 };
-use crate::layout;
-use crate::object_state::ObjectState;
-use crate::vfs::{Dentry, FileRef, InodeGuard, IovIter, Whence, S_KERNEL_FILE};
+use crate::kernel_ext::vfs::{Dentry, FileRef, InodeGuard, IovIter, Whence, S_KERNEL_FILE};
+use crate::logic::cmd::{errno::*, Errno};
+use crate::logic::layout;
+use crate::logic::object_state::ObjectState;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::init::InPlaceInit;
 use kernel::prelude::{pin_data, pin_init, pr_err, pr_notice, pr_warn, CStr, GFP_KERNEL};
@@ -84,7 +84,7 @@ impl WorkItem for Object {
     fn run(this: Arc<Object>) {
         // The re-open of C's `ondemand_object_worker`: failures leave the
         // object CLOSE (or DROPPING), and the READ is retried or failed.
-        let _ = crate::ondemand::init_object(&this);
+        let _ = crate::cachefiles::ondemand::init_object(&this);
     }
 }
 
@@ -148,14 +148,14 @@ impl Object {
 
     /// Queues the re-open work; `false` if it is already queued.
     pub(crate) fn queue_reopen(self: &Arc<Self>) -> bool {
-        match crate::completion::queue() {
+        match crate::kernel_ext::completion::queue() {
             Some(q) => q.enqueue(self.clone()).is_ok(),
             None => false,
         }
     }
 
     /// Marks `inode` in use by the cache; `false` if it already is.
-    fn mark_in_use(inode: &crate::vfs::Inode) -> bool {
+    fn mark_in_use(inode: &crate::kernel_ext::vfs::Inode) -> bool {
         let lock = inode.lock();
         if lock.flags() & S_KERNEL_FILE != 0 {
             return false;
@@ -164,7 +164,7 @@ impl Object {
         true
     }
 
-    fn unmark_in_use(inode: &crate::vfs::Inode) {
+    fn unmark_in_use(inode: &crate::kernel_ext::vfs::Inode) {
         inode.lock().update_flags(0, S_KERNEL_FILE);
     }
 
@@ -279,7 +279,7 @@ impl Cache {
         // A new file nobody else can see: marking cannot fail.
         let _ = Object::mark_in_use(file.inode());
         let ret = (|| {
-            crate::ondemand::init_object(object)?;
+            crate::cachefiles::ondemand::init_object(object)?;
             let size = object
                 .cookie()
                 .object_size()
@@ -334,7 +334,7 @@ impl Cache {
             Object::unmark_in_use(inode);
             return false;
         }
-        if crate::ondemand::init_object(object).is_err() {
+        if crate::cachefiles::ondemand::init_object(object).is_err() {
             drop(file);
             Object::unmark_in_use(inode);
             return false;
@@ -495,7 +495,7 @@ impl Cache {
             return;
         };
         self.remove_object(&object);
-        crate::ondemand::clean_object(&object);
+        crate::cachefiles::ondemand::clean_object(&object);
         let file = object.file();
         if let Some(file) = file {
             let bound = object.bound.clone();
@@ -636,7 +636,7 @@ impl Cache {
             if *flags & SREQ_ONDEMAND == 0 {
                 return Source::DownloadFromServer;
             }
-            if crate::ondemand::read(&object, start, len as usize).is_err() {
+            if crate::cachefiles::ondemand::read(&object, start, len as usize).is_err() {
                 return Source::InvalidRead;
             }
             *flags &= !SREQ_ONDEMAND;

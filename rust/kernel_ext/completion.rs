@@ -10,8 +10,8 @@
 //! READ requests need (a reader must be killable, but must not fail on
 //! harmless signals), hence [`Completion`].
 
-use crate::bindings;
-use crate::cmd::Errno;
+use crate::kernel_ext::bindings;
+use crate::logic::cmd::Errno;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
@@ -87,7 +87,7 @@ impl OwnedQueue {
     pub(crate) fn new() -> Result<Self, Errno> {
         // SAFETY: Plain allocation, process context.
         let p = unsafe { bindings::cfrs_alloc_workqueue() };
-        let ptr = NonNull::new(p).ok_or(crate::cmd::errno::ENOMEM)?;
+        let ptr = NonNull::new(p).ok_or(crate::logic::cmd::errno::ENOMEM)?;
         QUEUE.store(p, Ordering::Release);
         // INVARIANT: Allocated and published.
         Ok(OwnedQueue { ptr })
