@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `bind [ondemand]` (C's `cachefiles_daemon_bind` and
+//! `cachefiles_add_cache`): checks the backing filesystem, makes `cache/` and
+//! `graveyard/`, and registers the cache with fscache under its tag.
+
+use crate::cachefiles::cache::{Bound, Cache, Config, ONDEMAND, READY};
+use crate::cachefiles::daemon::nul_terminated;
+use crate::kernel_ext::fscache::CacheCookie;
+use crate::kernel_ext::vfs;
+use crate::kernel_ext::vfs::{Cred, Path};
+use crate::logic::cmd::errno::*;
+use crate::logic::cmd::{Errno, Thresholds};
+use kernel::prelude::{pr_err, pr_info, pr_warn, CStr, GFP_KERNEL};
+use kernel::sync::Arc;
+
+impl Cache {
+    /// `bind [ondemand]`.
+    pub(super) fn bind(self: &Arc<Self>, config: &mut Config, args: &[u8]) -> Result<(), Errno> {
+        if !config.limits.consistent() {
+            return Err(ERANGE);
+        }
+        let Some(rootdir) = config.rootdir.as_ref() else {
+            pr_err!("No cache directory specified\n");
+            return Err(EINVAL);
+        };
+        if self.test(READY) {
+            pr_err!("Cache already bound\n");
+            return Err(EBUSY);
+        }
+        if args == b"ondemand" {
+            // Like C, the mode sticks even if the binding below fails.
+            self.set(ONDEMAND);
+        } else if !args.is_empty() {
+            pr_err!("Invalid argument to the 'bind' command\n");
+            return Err(EINVAL);
+        }
+        if config.tag.is_none() {
+            config.tag = Some(nul_terminated(b"CacheFiles")?);
+        }
+        let tag = config
+            .tag
+            .as_deref()
+            .and_then(|t| CStr::from_bytes_with_nul(t).ok())
+            .ok_or(EINVAL)?;
+        let rootdir = CStr::from_bytes_with_nul(rootdir).map_err(|_| EINVAL)?;
+        self.add_cache(config, tag, rootdir).inspect_err(|e| {
+            pr_err!("Failed to register: {}\n", -e.0);
+        })
+    }
+
+    /// Brings the cache online (C's `cachefiles_add_cache`).
+    pub(super) fn add_cache(
+        self: &Arc<Self>,
+        config: &Config,
+        tag: &CStr,
+        rootdir: &CStr,
+    ) -> Result<(), Errno> {
+        let cookie = CacheCookie::<Cache>::acquire(tag)?;
+
+        let mut cred = Cred::kernel()?;
+        if let Some(secid) = config.secid {
+            cred.set_secid(secid).inspect_err(|e| {
+                pr_err!(
+                    "Security denies permission to nominate security context: error {}\n",
+                    -e.0
+                );
+            })?;
+        }
+        let path = {
+            let _as_cache = cred.override_current();
+            Path::lookup(rootdir, true)?
+        };
+        let root = &path.dentry;
+        if path.mnt.is_idmapped() {
+            pr_warn!("File cache on idmapped mounts not supported");
+            return Err(EINVAL);
+        }
+        if !root.inode().is_some_and(|i| i.has_root_ops()) || !root.sb_is_usable() {
+            return Err(EOPNOTSUPP);
+        }
+        if root.sb_is_rdonly() {
+            return Err(EROFS);
+        }
+
+        // Files are created with the root directory's security context: the
+        // credentials become a copy of the kernel ones with that context.
+        let cred = {
+            let as_cache = cred.override_current();
+            let mut files_as = Cred::current_copy()?;
+            drop(as_cache);
+            files_as.create_files_as(root)?;
+            files_as
+        };
+
+        let (store, graveyard, thresholds, bsize) = {
+            let _as_cache = cred.override_current();
+            match vfs::may_create_in(root) {
+                Err(e) if e != EOPNOTSUPP => return Err(e),
+                _ => {}
+            }
+            let st = path.mnt.statfs(root.as_ptr())?;
+            if st.f_bsize <= 0 {
+                return Err(ERANGE);
+            }
+            if st.f_bsize as u64 > kernel::page::PAGE_SIZE as u64 {
+                return Err(EOPNOTSUPP);
+            }
+            let thresholds = Thresholds::new(&config.limits, st.f_files, st.f_blocks);
+            let (store, _) = self.get_directory(&path.mnt, root, &thresholds, b"cache")?;
+            let (graveyard, _) = self.get_directory(&path.mnt, root, &thresholds, b"graveyard")?;
+            (store, graveyard, thresholds, st.f_bsize as u64)
+        };
+
+        let Path { mnt, dentry: root } = path;
+        drop(root);
+        let bound = Arc::new(
+            Bound {
+                cookie,
+                store,
+                graveyard,
+                mnt,
+                cred,
+                thresholds,
+                bsize,
+            },
+            GFP_KERNEL,
+        )
+        .map_err(|_| ENOMEM)?;
+        *self.bound.lock() = Some(bound.clone());
+        if let Err(e) = bound.cookie.add(self.clone()) {
+            *self.bound.lock() = None;
+            return Err(e);
+        }
+        self.set(READY);
+        pr_info!(
+            "File cache on {} registered\n",
+            bound.cookie.name().to_str().unwrap_or("?")
+        );
+        let _as_cache = bound.cred.override_current();
+        let _ = self.has_space(&bound.mnt, &bound.thresholds, 0, 0);
+        Ok(())
+    }
+}

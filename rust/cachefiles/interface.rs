@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The backend's fscache operations (C's `interface.c`): [`CacheOps`] for
+//! [`Cache`], cookie lookup and withdrawal, and file sizing.
+
+use crate::cachefiles::cache::Cache;
+use crate::cachefiles::object::{Object, DIO_BLOCK_SIZE};
+use crate::cachefiles::volume::CacheVolume;
+use crate::kernel_ext::fscache::{
+    CacheOps, Cookie, CookieFlag, Cres, ReadHole, Source, VolumeHandle, Want,
+};
+use crate::kernel_ext::vfs::IovIter;
+use crate::logic::cmd::errno::*;
+use crate::logic::cmd::Errno;
+use core::sync::atomic::Ordering;
+use kernel::prelude::KBox;
+use kernel::sync::{Arc, ArcBorrow};
+
+impl CacheOps for Cache {
+    type VolumeData = CacheVolume;
+    type Object = Object;
+
+    fn acquire_volume(this: &Self, volume: VolumeHandle<Self>) -> Option<KBox<CacheVolume>> {
+        Cache::acquire_volume(this, &volume)
+    }
+
+    fn free_volume(this: &Self, volume: VolumeHandle<Self>, data: KBox<CacheVolume>) {
+        this.free_volume(&volume, data)
+    }
+
+    fn lookup_cookie(this: ArcBorrow<'_, Self>, cookie: &Cookie<Self>) -> bool {
+        Cache::lookup_cookie(&this.into(), cookie)
+    }
+
+    fn withdraw_cookie(this: &Self, cookie: &Cookie<Self>) {
+        Cache::withdraw_cookie(this, cookie)
+    }
+
+    fn begin_operation(_this: &Self, cres: &mut Cres<'_, Self>, want: Want) -> bool {
+        Cache::begin_operation(cres, want)
+    }
+
+    fn read(
+        _this: &Self,
+        cres: &mut Cres<'_, Self>,
+        pos: i64,
+        iter: &mut IovIter,
+        hole: ReadHole,
+    ) -> Result<usize, Errno> {
+        Cache::read_object(cres, pos, iter, hole)
+    }
+
+    fn prepare_ondemand_read(
+        _this: &Self,
+        cres: &mut Cres<'_, Self>,
+        start: i64,
+        len: &mut usize,
+        i_size: i64,
+        flags: &mut usize,
+    ) -> Source {
+        Cache::prepare_ondemand_read(cres, start, len, i_size, flags)
+    }
+
+    fn query_occupancy(
+        _this: &Self,
+        cres: &mut Cres<'_, Self>,
+        start: i64,
+        len: usize,
+        granularity: usize,
+    ) -> Result<(i64, usize), Errno> {
+        Cache::query_occupancy(cres, start, len, granularity)
+    }
+}
+
+impl Cache {
+    /// Finds or creates the backing file of `cookie` (C's
+    /// `cachefiles_lookup_cookie`).
+    pub(crate) fn lookup_cookie(self: &Arc<Self>, cookie: &Cookie<Cache>) -> bool {
+        // Only on-demand mode is served; a normal-mode netfs runs uncached.
+        if !self.ondemand() {
+            return false;
+        }
+        let Some(bound) = self.bound() else {
+            return false;
+        };
+        let Some(vol) = cookie.volume_data() else {
+            return false;
+        };
+        let Ok(object) = Object::new(self.clone(), bound.clone(), cookie) else {
+            return false;
+        };
+        drop(cookie.attach(object.clone()));
+        let found = {
+            let _as_cache = bound.cred.override_current();
+            self.look_up_object(&bound, vol, &object)
+        };
+        if !found {
+            // The object stays attached: fscache withdraws it later.
+            cookie.caching_failed();
+            return false;
+        }
+        if self.add_object(&object).is_err() {
+            cookie.caching_failed();
+            return false;
+        }
+        let _as_cache = bound.cred.override_current();
+        self.adjust_size(&object);
+        true
+    }
+
+    /// Drops the cookie's object (C's `cachefiles_withdraw_cookie`): sends
+    /// CLOSE and fails its requests, commits the file (xattr, link) unless
+    /// the netfs retired it, and releases the file.
+    pub(crate) fn withdraw_cookie(&self, cookie: &Cookie<Cache>) {
+        let Some(object) = cookie.detach() else {
+            return;
+        };
+        self.remove_object(&object);
+        crate::cachefiles::ondemand::clean_object(&object);
+        let file = object.file();
+        if let Some(file) = file {
+            let bound = object.bound.clone();
+            let _as_cache = bound.cred.override_current();
+            if cookie.test(CookieFlag::Retired) {
+                if !object.using_tmpfile.load(Ordering::Acquire) {
+                    self.delete_object(&bound, &object);
+                }
+            } else {
+                let local = cookie.test_and_clear(CookieFlag::LocalWrite);
+                let update = cookie.test_and_clear(CookieFlag::NeedsUpdate);
+                if local || update {
+                    let _ = self.set_object_xattr(&object);
+                }
+                if object.using_tmpfile.load(Ordering::Acquire) {
+                    self.commit_tmpfile(&bound, &object);
+                }
+            }
+            object.release_file(&file);
+            drop(file);
+            let taken = object.file.lock().take();
+            drop(taken);
+        }
+    }
+
+    /// Keeps the file's size a whole number of DIO blocks covering the
+    /// object (C's `cachefiles_adjust_size`).
+    pub(super) fn adjust_size(&self, object: &Object) {
+        let Some(file) = object.file() else {
+            return;
+        };
+        let Some(want) = object
+            .cookie()
+            .object_size()
+            .checked_next_multiple_of(DIO_BLOCK_SIZE)
+            .and_then(|s| i64::try_from(s).ok())
+        else {
+            return;
+        };
+        if file.inode().size() == want {
+            return;
+        }
+        if file.truncate(want) == Err(EIO) {
+            self.io_error(format_args!("Size set failed"));
+        }
+    }
+}

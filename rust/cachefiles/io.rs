@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Reads of cached data (C's `io.c`): an operation's file, synchronous
+//! reads, the on-demand read decision and occupancy queries.
+
+use crate::cachefiles::cache::Cache;
+use crate::cachefiles::object::Object;
+use crate::kernel_ext::fscache::{
+    CookieFlag, Cres, ReadHole, Source, Want, SREQ_COPY_TO_CACHE, SREQ_ONDEMAND,
+};
+use crate::kernel_ext::vfs::{IovIter, Whence};
+use crate::logic::cmd::errno::*;
+use crate::logic::cmd::Errno;
+use kernel::prelude::pr_err;
+use kernel::sync::Arc;
+
+impl Cache {
+    /// Gives an I/O operation its file (C's `cachefiles_begin_operation`).
+    pub(crate) fn begin_operation(cres: &mut Cres<'_, Cache>, want: Want) -> bool {
+        if cres.file().is_none() {
+            if let Some(file) = cres.cookie().object().and_then(|o| o.file()) {
+                cres.set_file(file);
+            }
+        }
+        if cres.file().is_none() && want != Want::Params {
+            pr_err!("failed to get cres->file\n");
+            return false;
+        }
+        true
+    }
+
+    /// Reads cached data (C's `cachefiles_read`, done synchronously).
+    pub(crate) fn read_object(
+        cres: &mut Cres<'_, Cache>,
+        pos: i64,
+        iter: &mut IovIter,
+        hole: ReadHole,
+    ) -> Result<usize, Errno> {
+        if !cres.wait_for_operation(Want::Read) {
+            return Err(ENOBUFS);
+        }
+        let file = cres.file().ok_or(ENOBUFS)?;
+        let len = iter.count();
+        let mut skipped = 0usize;
+        if hole != ReadHole::Ignore {
+            let end = pos.saturating_add(len as i64);
+            let data = match file.llseek(pos, Whence::Data) {
+                Ok(off) => Some(off),
+                Err(ENXIO) => None,
+                Err(e) => return Err(e),
+            };
+            match data {
+                Some(off) if off < end => {
+                    // `pos <= off < end`, so the difference fits `len`.
+                    skipped = (off - pos) as usize;
+                    iter.zero(skipped);
+                }
+                _ => {
+                    if hole == ReadHole::Fail {
+                        return Err(ENODATA);
+                    }
+                    iter.zero(len);
+                    return Ok(len);
+                }
+            }
+        }
+        let n = file.read_direct(pos + skipped as i64, iter)?;
+        if cres.cookie().inval_counter() != cres.inval_counter() {
+            return Err(ESTALE);
+        }
+        Ok(n + skipped)
+    }
+
+    /// Decides where a read comes from, asking the daemon to fill a hole
+    /// in on-demand mode (C's `cachefiles_do_prepare_read`).
+    pub(crate) fn prepare_ondemand_read(
+        cres: &mut Cres<'_, Cache>,
+        start: i64,
+        len_out: &mut usize,
+        i_size: i64,
+        flags: &mut usize,
+    ) -> Source {
+        if start >= i_size {
+            return Source::FillWithZeroes;
+        }
+        if cres.cookie().test(CookieFlag::NoDataToRead) {
+            *flags |= SREQ_COPY_TO_CACHE;
+            if *flags & SREQ_ONDEMAND == 0 {
+                return Source::DownloadFromServer;
+            }
+        }
+        if cres.file().is_none() && !cres.wait_for_operation(Want::Read) {
+            return Source::DownloadFromServer;
+        }
+        let (Some(file), Some(object)) = (cres.file().cloned(), cres.cookie().object()) else {
+            return Source::DownloadFromServer;
+        };
+        let object: Arc<Object> = object.into();
+        let bsize = object.bound.bsize as i64;
+        let _as_cache = object.bound.cred.override_current();
+        let mut len = *len_out as i64;
+        loop {
+            let hole = match file.llseek(start, Whence::Data) {
+                Err(ENXIO) => true,
+                Err(_) => return Source::DownloadFromServer,
+                Ok(off) if off >= start + len => true,
+                Ok(off) if off > start => {
+                    len = round_up(off, bsize) - start;
+                    *len_out = len as usize;
+                    true
+                }
+                Ok(_) => false,
+            };
+            if !hole {
+                let to = match file.llseek(start, Whence::Hole) {
+                    Ok(to) => to,
+                    Err(_) => return Source::DownloadFromServer,
+                };
+                if to < start + len {
+                    let to = if start + len >= i_size {
+                        round_up(to, bsize)
+                    } else {
+                        to - to % bsize
+                    };
+                    *len_out = (to - start) as usize;
+                }
+                return Source::ReadFromCache;
+            }
+            *flags |= SREQ_COPY_TO_CACHE;
+            if *flags & SREQ_ONDEMAND == 0 {
+                return Source::DownloadFromServer;
+            }
+            if crate::cachefiles::ondemand::read(&object, start, len as usize).is_err() {
+                return Source::InvalidRead;
+            }
+            *flags &= !SREQ_ONDEMAND;
+        }
+    }
+
+    /// Where the next cached data in a range is (C's
+    /// `cachefiles_query_occupancy`).
+    pub(crate) fn query_occupancy(
+        cres: &mut Cres<'_, Cache>,
+        start: i64,
+        len: usize,
+        granularity: usize,
+    ) -> Result<(i64, usize), Errno> {
+        if !cres.wait_for_operation(Want::Read) {
+            return Err(ENOBUFS);
+        }
+        let file = cres.file().ok_or(ENOBUFS)?;
+        let bsize = cres.cookie().object().map_or(1, |o| o.bound.bsize);
+        let gran = core::cmp::max(bsize as i64, granularity as i64).max(1);
+        let end = start.saturating_add(len as i64);
+        let off = match file.llseek(start, Whence::Data) {
+            Ok(o) => o,
+            Err(ENXIO) => return Err(ENODATA),
+            Err(_) => return Err(ENOBUFS),
+        };
+        if round_up(off, gran) >= end {
+            return Err(ENODATA);
+        }
+        let off2 = match file.llseek(off, Whence::Hole) {
+            Ok(o) => o,
+            Err(ENXIO) => return Err(ENODATA),
+            Err(_) => return Err(ENOBUFS),
+        };
+        let off = round_up(off, gran);
+        let off2 = off2 - off2 % gran;
+        if off2 <= off {
+            return Err(ENODATA);
+        }
+        let data_len = if off2 > end {
+            len
+        } else {
+            (off2 - off) as usize
+        };
+        Ok((off, data_len))
+    }
+}
+
+/// Rounds `v` (non-negative) up to a multiple of `to` (positive).
+fn round_up(v: i64, to: i64) -> i64 {
+    match v % to {
+        0 => v,
+        r => v.saturating_add(to - r),
+    }
+}

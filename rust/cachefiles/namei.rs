@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Directories and culling (C's `namei.c`, first half): making and marking
+//! cache directories, `cull`/`inuse` lookups, burying files and directories
+//! in the graveyard.
+
+use crate::cachefiles::cache::{Bound, Cache, CacheDir};
+use crate::kernel_ext::vfs;
+use crate::kernel_ext::vfs::{Dentry, Mount, RenameLock, S_KERNEL_FILE};
+use crate::logic::cmd::errno::*;
+use crate::logic::cmd::{Errno, Thresholds};
+use core::sync::atomic::Ordering;
+use kernel::prelude::{pr_err, pr_notice};
+use kernel::str::BStr;
+
+impl Cache {
+    /// Looks up or creates the directory `name` in `dir` and marks it in
+    /// use (C's `cachefiles_get_directory`).
+    pub(super) fn get_directory(
+        &self,
+        mnt: &Mount,
+        dir: &Dentry,
+        thresholds: &Thresholds,
+        name: &[u8],
+    ) -> Result<(CacheDir, bool), Errno> {
+        let dir_inode = dir.inode().ok_or(ENOENT)?;
+        let mut is_new = false;
+        let subdir = loop {
+            let dir_lock = dir_inode.lock_parent();
+            let subdir = dir.lookup(name, &dir_lock).inspect_err(|e| {
+                if *e != ENOMEM {
+                    pr_err!(
+                        "Lookup {} failed with error {}\n",
+                        BStr::from_bytes(name),
+                        -e.0
+                    );
+                }
+            })?;
+            if subdir.is_negative() {
+                let made = self
+                    .has_space(mnt, thresholds, 1, 0)
+                    .and_then(|()| mnt.mkdir(dir, &dir_lock, &subdir, 0o700));
+                if let Err(e) = made {
+                    pr_err!(
+                        "mkdir {} failed with error {}\n",
+                        BStr::from_bytes(name),
+                        -e.0
+                    );
+                    return Err(e);
+                }
+                is_new = true;
+                if subdir.is_unhashed() {
+                    continue;
+                }
+            }
+            let inode = subdir.inode().ok_or(ENOENT)?;
+            let sub_lock = inode.lock();
+            drop(dir_lock);
+            if sub_lock.flags() & S_KERNEL_FILE != 0 {
+                pr_notice!(
+                    "cachefiles: Inode already in use: {}\n",
+                    BStr::from_bytes(name)
+                );
+                drop(sub_lock);
+                return Err(EBUSY);
+            }
+            sub_lock.update_flags(S_KERNEL_FILE, 0);
+            drop(sub_lock);
+            break CacheDir { dentry: subdir };
+        };
+        if !subdir.dentry.can_lookup() {
+            pr_err!("{} is not a directory\n", BStr::from_bytes(name));
+            return Err(EIO);
+        }
+        if !subdir.dentry.inode().is_some_and(|i| i.has_dir_ops()) {
+            return Err(EPERM);
+        }
+        Ok((subdir, is_new))
+    }
+
+    /// Looks `name` up in `dir` for culling; returns it with `dir` locked,
+    /// or `EBUSY` if the cache uses it (C's `cachefiles_lookup_for_cull`).
+    pub(super) fn lookup_for_cull<'d>(
+        &self,
+        dir: &'d Dentry,
+        name: &[u8],
+    ) -> Result<(Dentry, vfs::InodeGuard<'d>), Errno> {
+        let dir_inode = dir.inode().ok_or(ENOENT)?;
+        let dir_lock = dir_inode.lock_parent();
+        let victim = dir.lookup(name, &dir_lock).map_err(|e| match e {
+            // Probably retired by the netfs meanwhile.
+            ENOENT => ESTALE,
+            EIO => {
+                self.io_error(format_args!("Lookup failed"));
+                EIO
+            }
+            ENOMEM => ENOMEM,
+            other => {
+                pr_err!("Internal error: {}\n", -other.0);
+                EIO
+            }
+        })?;
+        match victim.inode() {
+            None => Err(ENOENT),
+            Some(i) if i.flags_unlocked() & S_KERNEL_FILE != 0 => Err(EBUSY),
+            Some(_) => Ok((victim, dir_lock)),
+        }
+    }
+
+    /// Culls `victim` from `dir` unless the cache uses it (C's
+    /// `cachefiles_cull`); any failure past the lookup reads as `ESTALE`
+    /// (gone), `ENOMEM` or `EIO`.
+    pub(super) fn cull(
+        &self,
+        bound: &Bound,
+        dir: &Dentry,
+        dir_lock: vfs::InodeGuard<'_>,
+        victim: Dentry,
+    ) -> Result<(), Errno> {
+        let ret = (|| {
+            let inode = victim.inode().ok_or(ENOENT)?;
+            {
+                let lock = inode.lock();
+                if lock.flags() & S_KERNEL_FILE != 0 {
+                    return Err(EBUSY);
+                }
+                // Stop the cache from picking it back up.
+                lock.update_flags(S_KERNEL_FILE, 0);
+            }
+            self.bury(bound, dir, dir_lock, &victim)
+        })();
+        match ret {
+            Ok(()) => Ok(()),
+            Err(ENOENT) => Err(ESTALE),
+            Err(ENOMEM) => Err(ENOMEM),
+            Err(e) => {
+                pr_err!("Internal error: {}\n", -e.0);
+                Err(EIO)
+            }
+        }
+    }
+
+    /// Removes `rep` from `dir` (locked by `dir_lock`, released here): files
+    /// are unlinked, directories moved to the graveyard (C's
+    /// `cachefiles_bury_object`).
+    pub(crate) fn bury(
+        &self,
+        bound: &Bound,
+        dir: &Dentry,
+        dir_lock: vfs::InodeGuard<'_>,
+        rep: &Dentry,
+    ) -> Result<(), Errno> {
+        if !rep.has_parent(dir) {
+            return Err(ESTALE);
+        }
+        if !rep.is_dir() {
+            // Keep the dentry from going negative if only a file pins it.
+            let _pin = rep.get();
+            if let Err(e) = bound.mnt.may_unlink(dir, rep) {
+                self.io_error(format_args!("Unlink security error"));
+                return Err(e);
+            }
+            let ret = bound.mnt.unlink(dir, &dir_lock, rep);
+            if ret == Err(EIO) {
+                self.io_error(format_args!("Unlink failed"));
+            }
+            return ret;
+        }
+        drop(dir_lock);
+        let graveyard = &bound.graveyard.dentry;
+        loop {
+            let mut nbuf = [0u8; 16];
+            let stamp = vfs::real_seconds() as u32;
+            let count = self
+                .gravecounter
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_add(1);
+            hex8(&mut nbuf[..8], stamp);
+            hex8(&mut nbuf[8..], count);
+
+            let locks = RenameLock::new(graveyard, dir)?;
+            if !rep.has_parent(dir) || rep.inode().is_some_and(|i| i.is_dead_dir()) {
+                // Culled while the parent was unlocked.
+                return Ok(());
+            }
+            if !graveyard.can_lookup() {
+                drop(locks);
+                self.io_error(format_args!("Graveyard no longer a directory"));
+                return Err(EIO);
+            }
+            if locks.is_trap(rep) {
+                drop(locks);
+                self.io_error(format_args!("May not make directory loop"));
+                return Err(EIO);
+            }
+            if rep.is_mountpoint() {
+                drop(locks);
+                self.io_error(format_args!("Mountpoint in cache"));
+                return Err(EIO);
+            }
+            let grave = match graveyard.lookup_renaming(&nbuf, &locks) {
+                Ok(g) => g,
+                Err(ENOMEM) => return Err(ENOMEM),
+                Err(e) => {
+                    drop(locks);
+                    self.io_error(format_args!("Lookup error {}", -e.0));
+                    return Err(EIO);
+                }
+            };
+            if !grave.is_negative() {
+                drop(locks);
+                drop(grave);
+                vfs::cond_resched();
+                continue;
+            }
+            if grave.is_mountpoint() {
+                drop(locks);
+                self.io_error(format_args!("Mountpoint in graveyard"));
+                return Err(EIO);
+            }
+            if locks.is_trap(&grave) {
+                drop(locks);
+                self.io_error(format_args!("May not make directory loop"));
+                return Err(EIO);
+            }
+            match bound.mnt.may_rename(dir, rep, graveyard, &grave) {
+                Err(e) => self.io_error(format_args!("Rename security error {}", -e.0)),
+                Ok(()) => match bound.mnt.rename(&locks, dir, rep, graveyard, &grave) {
+                    Ok(()) | Err(ENOMEM) => {}
+                    Err(e) => self.io_error(format_args!("Rename failed with error {}", -e.0)),
+                },
+            }
+            if let Some(i) = rep.inode() {
+                // The parents are locked by the rename; C clears the mark
+                // without the inode lock here too.
+                i.clear_flags_unlocked(S_KERNEL_FILE);
+            }
+            return Ok(());
+        }
+    }
+}
+
+/// Writes `v` as 8 lower-case hex digits (C's `%08x`).
+fn hex8(out: &mut [u8], v: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, o) in out.iter_mut().take(8).enumerate() {
+        *o = HEX[((v >> (28 - 4 * i)) & 0xf) as usize];
+    }
+}

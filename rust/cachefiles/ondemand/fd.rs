@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The anonymous fds handed to the daemon with each OPEN (C's
+//! `cachefiles_ondemand_get_fd` and `cachefiles_ondemand_fd_fops`): one live
+//! fd per object, writes into the backing file, READ_COMPLETE.
+
+use super::requests::Request;
+use super::Opcode;
+use crate::cachefiles::cache::Cache;
+use crate::cachefiles::object::Object;
+use crate::kernel_ext::anonfd::{AnonFdOps, PendingFd};
+use crate::kernel_ext::fscache::CookieFlag;
+use crate::kernel_ext::vfs::IovIter;
+use crate::logic::cmd::errno::*;
+use crate::logic::cmd::Errno;
+use kernel::sync::Arc;
+
+/// `CACHEFILES_IOC_READ_COMPLETE`, `_IOW(0x98, 1, int)`.
+pub(crate) const IOC_READ_COMPLETE: u32 = 0x4004_9801;
+
+/// Makes the anonymous fd of an OPEN (C's `cachefiles_ondemand_get_fd`):
+/// at most one live fd per object (`EEXIST`), holding an object reference
+/// and an unbind pin.
+pub(super) fn get_fd(cache: &Arc<Cache>, req: &Request) -> Result<PendingFd<Object>, Errno> {
+    let object = &req.object;
+    let id = match cache.reqs.lock().alloc_object_id() {
+        Ok(id) => id,
+        Err(e) => {
+            object.od.lock().fd_open_failed();
+            return Err(e);
+        }
+    };
+    let free_id = |e: Errno| {
+        let _ = cache.reqs.lock().ids.remove(&id);
+        object.od.lock().fd_open_failed();
+        Err(e)
+    };
+    let pending = match PendingFd::new(
+        kernel::c_str!("[cachefiles]"),
+        &crate::ANON_FOPS,
+        object.clone(),
+    ) {
+        Ok(p) => p,
+        Err(e) => return free_id(e),
+    };
+    let opened = object.od.lock().fd_opened(id);
+    if let Err(e) = opened {
+        // The file must not run its release: it never was the object's fd.
+        drop(pending.abort());
+        return free_id(e);
+    }
+    cache.get_pin();
+    Ok(pending)
+}
+
+/// The anonymous fd's operations (C's `cachefiles_ondemand_fd_fops`).
+impl AnonFdOps for Object {
+    fn release(this: Arc<Self>) {
+        let cache = this.cache.clone();
+        {
+            let mut reqs = cache.reqs.lock();
+            let id = this.od.lock().fd_released();
+            // Pending CLOSEs the daemon has not seen need no delivery now.
+            reqs.drain_object(&this, |e| e.new && e.req.opcode == Opcode::Close, None);
+            let _ = reqs.ids.remove(&id);
+        }
+        // The object reference goes before the pin: unbinding waits for
+        // every object to be freed.
+        drop(this);
+        cache.put_pin();
+    }
+
+    fn write_iter(this: &Self, pos: i64, iter: &mut IovIter) -> Result<usize, Errno> {
+        let file = this.file().ok_or(ENOBUFS)?;
+        let len = iter.count();
+        let page = kernel::page::PAGE_SIZE as i64;
+        if pos < 0 || pos % page != 0 {
+            return Err(ENOBUFS);
+        }
+        let pages = len.div_ceil(kernel::page::PAGE_SIZE) as u64;
+        {
+            let _as_cache = this.bound.cred.override_current();
+            this.cache
+                .has_space(&this.bound.mnt, &this.bound.thresholds, 0, pages)?;
+        }
+        let blocks = (len as u64).div_ceil(this.bound.bsize);
+        let ret = this.cache.writing(blocks, || file.write_direct(pos, iter));
+        this.cookie().set(CookieFlag::HaveData, true);
+        ret
+    }
+
+    fn llseek(this: &Self, pos: i64, whence: i32) -> Result<i64, Errno> {
+        this.file().ok_or(ENOBUFS)?.llseek_raw(pos, whence)
+    }
+
+    fn ioctl(this: &Self, cmd: u32, arg: usize) -> Result<i64, Errno> {
+        if cmd != IOC_READ_COMPLETE {
+            return Err(EINVAL);
+        }
+        let cache = &this.cache;
+        if !cache.ondemand() {
+            return Err(EOPNOTSUPP);
+        }
+        let id = u32::try_from(arg).map_err(|_| EINVAL)?;
+        let req = cache
+            .reqs
+            .lock()
+            .take_matching(id, |r| r.opcode == Opcode::Read && r.is_for(this))
+            .ok_or(EINVAL)?;
+        req.finish(None);
+        Ok(0)
+    }
+}

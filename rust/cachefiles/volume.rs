@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Volumes (C's `volume.c`): the directory `cache/I<key>` of each fscache
+//! volume and its 256 fan-out directories, set up when a netfs acquires the
+//! volume and released (xattr refreshed) on unbind.
+
+use crate::cachefiles::cache::{Bound, Cache, CacheDir};
+use crate::kernel_ext::fscache::VolumeHandle;
+use crate::kernel_ext::vfs;
+use crate::kernel_ext::vfs::Dentry;
+use crate::logic::cmd::errno::*;
+use crate::logic::layout;
+use kernel::prelude::{KBox, KVec, GFP_KERNEL};
+
+/// A volume as this cache serves it (C's `struct cachefiles_volume`): its
+/// directory `cache/I<key>` and the 256 fan-out directories in it, all
+/// marked in use.  Kept in the fscache volume's `cache_priv`.
+pub(crate) struct CacheVolume {
+    /// The fan-out directories `@00`..`@ff` (dropped before `dentry`).
+    pub(super) fanout: KVec<CacheDir>,
+    pub(super) dentry: CacheDir,
+}
+
+impl CacheVolume {
+    /// Fan-out directory `i` (`@xx`).
+    pub(crate) fn fanout_dir(&self, i: u8) -> Option<&Dentry> {
+        self.fanout.get(usize::from(i)).map(|d| &d.dentry)
+    }
+}
+
+impl Cache {
+    /// Waits for accesses to each volume still in use to drain (C's
+    /// `cachefiles_withdraw_fscache_volumes`).
+    pub(super) fn withdraw_volume_accesses(&self) {
+        loop {
+            let busy = {
+                let volumes = self.volumes.lock();
+                let found = volumes
+                    .values()
+                    .filter(|v| v.has_accesses())
+                    .find_map(|v| v.try_get());
+                found
+            };
+            // The list lock is not held here: dropping the reference may
+            // free the volume, which calls `free_volume`, which takes it.
+            let Some(volume) = busy else {
+                return;
+            };
+            volume.withdraw();
+        }
+    }
+
+    /// Releases every volume, leaving its xattr up to date (C's
+    /// `cachefiles_withdraw_volumes`).
+    pub(super) fn withdraw_volumes(&self, bound: &Bound) {
+        loop {
+            let taken = {
+                let mut volumes = self.volumes.lock();
+                let Some((&addr, first)) = volumes.iter().next() else {
+                    return;
+                };
+                match first.try_get() {
+                    // Being freed: `free_volume` will remove it; let it run.
+                    None => None,
+                    Some(volume) => {
+                        volumes.remove(&addr);
+                        Some(volume)
+                    }
+                }
+            };
+            let Some(volume) = taken else {
+                vfs::cond_resched();
+                continue;
+            };
+            if let Some(data) = volume.take_data() {
+                let _ = self.set_volume_xattr(bound, &data.dentry.dentry, volume.coherency());
+            }
+        }
+    }
+
+    /// Sets up `volume`'s directories (C's `cachefiles_acquire_volume`).
+    pub(super) fn acquire_volume(&self, volume: &VolumeHandle<Cache>) -> Option<KBox<CacheVolume>> {
+        let bound = self.bound()?;
+        let _as_cache = bound.cred.override_current();
+        let name = layout::volume_dir_name(volume.key())?;
+        let store = &bound.store.dentry;
+        let dentry = loop {
+            let (dir, is_new) = self
+                .get_directory(&bound.mnt, store, &bound.thresholds, name.as_bytes())
+                .ok()?;
+            if is_new {
+                self.set_volume_xattr(&bound, &dir.dentry, volume.coherency())
+                    .ok()?;
+                break dir;
+            }
+            match self.check_volume_xattr(&dir.dentry, volume.coherency()) {
+                Ok(()) => break dir,
+                Err(ESTALE) => {
+                    // A directory left by another volume of the same name:
+                    // bury it and start again.
+                    let store_lock = store.inode()?.lock_parent();
+                    let _ = self.bury(&bound, store, store_lock, &dir.dentry);
+                    drop(dir);
+                    vfs::cond_resched();
+                }
+                Err(_) => return None,
+            }
+        };
+        let mut fanout = KVec::with_capacity(256, GFP_KERNEL).ok()?;
+        for i in 0..=u8::MAX {
+            let (fan, _) = self
+                .get_directory(
+                    &bound.mnt,
+                    &dentry.dentry,
+                    &bound.thresholds,
+                    &layout::fanout_name(i),
+                )
+                .ok()?;
+            fanout.push(fan, GFP_KERNEL).ok()?;
+        }
+        let data = KBox::new(CacheVolume { fanout, dentry }, GFP_KERNEL).ok()?;
+        self.volumes
+            .lock()
+            .try_create_and_insert(volume.addr(), volume.clone(), GFP_KERNEL)
+            .ok()?;
+        // Keep fscache from waiting for the volume to go idle until unbind.
+        volume.pin_access();
+        Some(data)
+    }
+
+    /// fscache frees `volume` (C's `cachefiles_free_volume`): unlist it
+    /// and release its directories.
+    pub(super) fn free_volume(&self, volume: &VolumeHandle<Cache>, data: KBox<CacheVolume>) {
+        self.volumes.lock().remove(&volume.addr());
+        drop(data);
+    }
+}

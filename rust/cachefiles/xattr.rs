@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Coherency xattrs (C's `xattr.c`): `user.CacheFiles.cache` on volume
+//! directories and object files; the byte layout is in
+//! [`crate::logic::layout`].
+
+use crate::cachefiles::cache::{Bound, Cache};
+use crate::cachefiles::object::Object;
+use crate::kernel_ext::fscache::CookieFlag;
+use crate::kernel_ext::vfs::{Dentry, FileRef};
+use crate::logic::cmd::errno::*;
+use crate::logic::cmd::Errno;
+use crate::logic::layout;
+use kernel::prelude::{pr_warn, CStr};
+
+impl Cache {
+    /// Writes a volume directory's xattr (C's `cachefiles_set_volume_xattr`).
+    pub(super) fn set_volume_xattr(
+        &self,
+        bound: &Bound,
+        dir: &Dentry,
+        coherency: &[u8],
+    ) -> Result<(), Errno> {
+        let mut buf = [0u8; layout::VOLUME_XATTR_HEADER + 255];
+        let len = layout::encode_volume_xattr(&mut buf, coherency).ok_or(EINVAL)?;
+        bound
+            .mnt
+            .set_xattr(dir, xattr_name(), &buf[..len])
+            .inspect_err(|e| {
+                if *e != ENOMEM {
+                    self.io_error(format_args!("Failed to set xattr with error {}", -e.0));
+                }
+            })
+    }
+
+    /// Checks a volume directory's xattr against the volume's coherency
+    /// data: `ESTALE` if it differs (C's `cachefiles_check_volume_xattr`).
+    pub(super) fn check_volume_xattr(&self, dir: &Dentry, coherency: &[u8]) -> Result<(), Errno> {
+        let mut buf = [0u8; layout::VOLUME_XATTR_HEADER + 255];
+        let want = layout::VOLUME_XATTR_HEADER + coherency.len();
+        match dir.get_xattr(xattr_name(), &mut buf[..want]) {
+            Ok(n) if n == want && layout::volume_xattr_matches(&buf[..n], coherency) => Ok(()),
+            Ok(_) => Err(ESTALE),
+            Err(e) => {
+                if e == EIO {
+                    self.io_error(format_args!("Failed to read xattr with error {}", -e.0));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Checks the backing file's xattr against the cookie (C's
+    /// `cachefiles_check_auxdata`): `ESTALE` if it does not match.
+    pub(super) fn check_auxdata(&self, object: &Object, file: &FileRef) -> Result<(), Errno> {
+        let aux = object.cookie().aux();
+        let mut buf = [0u8; layout::OBJECT_XATTR_HEADER + 255];
+        let want = layout::OBJECT_XATTR_HEADER + aux.len();
+        let buf = buf.get_mut(..want).ok_or(ESTALE)?;
+        match file.get_xattr(xattr_name(), buf) {
+            Ok(n) if n == want => {
+                match layout::check_object_xattr(buf, aux, object.cookie().object_size()) {
+                    Ok(()) => Ok(()),
+                    Err(layout::Mismatch::Dirty) => {
+                        pr_warn!("Dirty object in cache\n");
+                        Err(ESTALE)
+                    }
+                    Err(_) => Err(ESTALE),
+                }
+            }
+            Ok(_) => Err(ESTALE),
+            Err(e) => {
+                if e == EIO {
+                    self.io_error(format_args!("Failed to read aux with error {}", -e.0));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes the object's xattr (C's `cachefiles_set_object_xattr`).
+    pub(super) fn set_object_xattr(&self, object: &Object) -> Result<(), Errno> {
+        let file = object.file().ok_or(ESTALE)?;
+        let content = if object.cookie().test(CookieFlag::LocalWrite) {
+            layout::Content::Dirty
+        } else {
+            layout::Content::NoData
+        };
+        let mut buf = [0u8; layout::OBJECT_XATTR_HEADER + 255];
+        let len = layout::encode_object_xattr(
+            &mut buf,
+            object.cookie().object_size(),
+            content,
+            object.cookie().aux(),
+        )
+        .ok_or(EINVAL)?;
+        file.set_xattr(xattr_name(), &buf[..len]).inspect_err(|e| {
+            if *e != ENOMEM {
+                self.io_error(format_args!("Failed to set xattr with error {}", -e.0));
+            }
+        })
+    }
+}
+
+/// The xattr holding coherency data (`user.CacheFiles.cache`).
+pub(crate) fn xattr_name() -> &'static CStr {
+    // `layout::XATTR_NAME` is a NUL-terminated constant without inner NULs.
+    CStr::from_bytes_with_nul(layout::XATTR_NAME).unwrap_or(kernel::c_str!("user.CacheFiles.cache"))
+}
