@@ -10,7 +10,8 @@
 //!   module's workqueue;
 //! * [`vfs`]: paths, dentries, inodes, mounts, files, credentials;
 //! * [`fscache`]: the cache-backend side of fscache and netfs;
-//! * [`param`]: the module parameters (declared in C).
+//! * [`param`]: the module parameters (declared in C);
+//! * [`errno`]: the kernel's errno numbers, for [`crate::logic::errno`].
 //!
 //! The C files next to them (`helpers.c`, `vfs/helpers.c`,
 //! `fscache/helpers.c`, `param.c`) wrap static inlines and macros.
@@ -18,6 +19,7 @@
 pub(crate) mod anonfd;
 pub(crate) mod bindings;
 pub(crate) mod completion;
+pub(crate) mod errno;
 pub(crate) mod fscache;
 pub(crate) mod miscdev;
 pub(crate) mod param;

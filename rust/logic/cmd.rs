@@ -8,38 +8,7 @@
 //! order of the checks, which bytes count as white space, how numbers are
 //! parsed and which errno each failure gives.
 
-/// A positive errno value, as the C code would return negated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Errno(pub(crate) i32);
-
-/// The errno values this module produces (x86-64/generic numbering).
-///
-/// A table: some entries serve only files not yet declared in the kernel
-/// crate (`object_state.rs`), hence the `allow`.
-#[allow(dead_code)]
-pub(crate) mod errno {
-    use super::Errno;
-    pub(crate) const EPERM: Errno = Errno(1);
-    pub(crate) const ENOENT: Errno = Errno(2);
-    pub(crate) const EINTR: Errno = Errno(4);
-    pub(crate) const EIO: Errno = Errno(5);
-    pub(crate) const ENOMEM: Errno = Errno(12);
-    pub(crate) const EFAULT: Errno = Errno(14);
-    pub(crate) const EBUSY: Errno = Errno(16);
-    pub(crate) const EEXIST: Errno = Errno(17);
-    pub(crate) const ENOTDIR: Errno = Errno(20);
-    pub(crate) const EFBIG: Errno = Errno(27);
-    pub(crate) const EINVAL: Errno = Errno(22);
-    pub(crate) const EROFS: Errno = Errno(30);
-    pub(crate) const ENODATA: Errno = Errno(61);
-    pub(crate) const ERANGE: Errno = Errno(34);
-    pub(crate) const EBADFD: Errno = Errno(77);
-    pub(crate) const EMSGSIZE: Errno = Errno(90);
-    pub(crate) const EOPNOTSUPP: Errno = Errno(95);
-    pub(crate) const ENOBUFS: Errno = Errno(105);
-    pub(crate) const ENXIO: Errno = Errno(6);
-    pub(crate) const ESTALE: Errno = Errno(116);
-}
+pub(crate) use super::errno::{self, Errno};
 
 use errno::*;
 

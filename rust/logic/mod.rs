@@ -4,10 +4,15 @@
 //! in `tools/logic-tests` compiles these files unchanged and tests them with
 //! `cargo test`.
 //!
-//! * [`cmd`]: the devnode's command parser, status line, errno values;
+//! * [`errno`]: errno values (numbers from the kernel's uapi constants);
+//! * [`cmd`]: the devnode's command parser and status line;
 //! * [`layout`]: the cache directory's names and xattrs;
 //! * [`object_state`]: an object's on-demand state machine.
 
 pub(crate) mod cmd;
+pub(crate) mod errno;
 pub(crate) mod layout;
 pub(crate) mod object_state;
+
+/// The errno numbers [`errno`] is built from: the kernel's own constants.
+use crate::kernel_ext::errno as sys;

@@ -6,6 +6,35 @@
 
 #![allow(dead_code)]
 
+/// The errno numbers of Linux (asm-generic, as on x86-64): what the kernel
+/// build takes from its uapi constants.
+#[allow(dead_code)]
+mod sys {
+    pub const EPERM: u32 = 1;
+    pub const ENOENT: u32 = 2;
+    pub const EINTR: u32 = 4;
+    pub const EIO: u32 = 5;
+    pub const ENXIO: u32 = 6;
+    pub const ENOMEM: u32 = 12;
+    pub const EFAULT: u32 = 14;
+    pub const EBUSY: u32 = 16;
+    pub const EEXIST: u32 = 17;
+    pub const ENOTDIR: u32 = 20;
+    pub const EINVAL: u32 = 22;
+    pub const EFBIG: u32 = 27;
+    pub const EROFS: u32 = 30;
+    pub const ERANGE: u32 = 34;
+    pub const ENODATA: u32 = 61;
+    pub const EBADFD: u32 = 77;
+    pub const EMSGSIZE: u32 = 90;
+    pub const EOPNOTSUPP: u32 = 95;
+    pub const ENOBUFS: u32 = 105;
+    pub const ESTALE: u32 = 116;
+}
+
+#[path = "../../../rust/logic/errno.rs"]
+pub mod errno;
+
 #[path = "../../../rust/logic/cmd.rs"]
 pub mod cmd;
 
