@@ -15,11 +15,16 @@
 //!   layout, object state machine), host-tested in `tools/logic-tests`;
 //! * [`cachefiles`]: the backend itself (daemon commands, cache, objects,
 //!   on-demand requests), safe Rust over `kernel_ext`.
+//!
+//! `unsafe` code in [`cachefiles`] and [`logic`] is a compile error
+//! (`deny(unsafe_code)` on both modules).
 
 use kernel::prelude::*;
 
+#[deny(unsafe_code)]
 mod cachefiles;
 mod kernel_ext;
+#[deny(unsafe_code)]
 mod logic;
 
 use cachefiles::{cache, object};

@@ -5,6 +5,7 @@
 //! only.  Expected values come from the C 6.12 code they mirror.
 
 #![allow(dead_code)]
+#![deny(unsafe_code)]
 
 /// The errno numbers of Linux (asm-generic, as on x86-64): what the kernel
 /// build takes from its uapi constants.
