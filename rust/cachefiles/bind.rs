@@ -100,7 +100,7 @@ impl Cache {
                 Err(e) if e != EOPNOTSUPP => return Err(e),
                 _ => {}
             }
-            let st = path.mnt.statfs(root.as_ptr())?;
+            let st = path.mnt.statfs(root)?;
             if st.f_bsize <= 0 {
                 return Err(ERANGE);
             }

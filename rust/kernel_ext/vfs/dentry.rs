@@ -5,8 +5,9 @@
 //! C headers: [`include/linux/dcache.h`](srctree/include/linux/dcache.h),
 //! [`include/linux/namei.h`](srctree/include/linux/namei.h)
 
-use super::{check, check_ptr, Inode, InodeGuard, RenameLock};
+use super::{check, check_ptr, read_once, Inode, RenameLock};
 use crate::kernel_ext::bindings;
+use crate::logic::cmd::errno::{EINVAL, ENOENT, ENOTDIR};
 use crate::logic::cmd::Errno;
 use core::ptr::NonNull;
 use kernel::prelude::*;
@@ -16,7 +17,15 @@ use kernel::prelude::*;
 /// # Invariants
 ///
 /// `ptr` is a dentry on which we hold one reference (`dget`), released on
-/// drop (`dput`).
+/// drop (`dput`).  While we hold it, a positive dentry stays positive with
+/// the same inode (`d_delete` only unhashes a dentry others hold), so the
+/// inode outlives every `&Inode` borrowed from `self`.
+///
+/// # Locking
+///
+/// `d_inode` and `d_parent` change under the parent directory's inode lock
+/// (instantiation, rename), so they are read with `READ_ONCE` semantics
+/// when that lock may not be held; `d_sb` is fixed.
 pub(crate) struct Dentry {
     ptr: NonNull<bindings::dentry>,
 }
@@ -37,7 +46,7 @@ impl Dentry {
         Dentry { ptr }
     }
 
-    pub(crate) fn as_ptr(&self) -> *mut bindings::dentry {
+    pub(super) fn as_ptr(&self) -> *mut bindings::dentry {
         self.ptr.as_ptr()
     }
 
@@ -51,10 +60,12 @@ impl Dentry {
 
     /// The dentry's inode; `None` for a negative dentry.
     pub(crate) fn inode(&self) -> Option<&Inode> {
-        // SAFETY: The dentry is alive; a positive dentry we hold a reference
-        // on keeps its inode (`d_delete` only unhashes it then).
+        // SAFETY: The dentry is alive; a negative dentry may be instantiated
+        // meanwhile (`READ_ONCE`), and a positive dentry we hold a reference
+        // on keeps its inode for as long as `self` is borrowed (type
+        // invariant).
         unsafe {
-            let i = (*self.as_ptr()).d_inode;
+            let i = read_once(core::ptr::addr_of!((*self.as_ptr()).d_inode));
             if i.is_null() || bindings::cfrs_d_is_negative(self.as_ptr()) {
                 None
             } else {
@@ -93,15 +104,18 @@ impl Dentry {
         unsafe { bindings::cfrs_d_mountpoint(self.as_ptr()) }
     }
 
-    /// Whether `parent` is this dentry's parent right now.
+    /// Whether `parent` is this dentry's parent right now.  Stable only
+    /// while `parent`'s inode is locked (a rename from or into `parent`
+    /// needs that lock).
     pub(crate) fn has_parent(&self, parent: &Dentry) -> bool {
-        // SAFETY: The dentry is alive; reading `d_parent` is what C does.
-        unsafe { (*self.as_ptr()).d_parent == parent.as_ptr() }
+        // SAFETY: The dentry is alive; `d_parent` always points to a live
+        // dentry and may change meanwhile (`READ_ONCE`); only compared.
+        unsafe { read_once(core::ptr::addr_of!((*self.as_ptr()).d_parent)) == parent.as_ptr() }
     }
 
     /// Whether both references name the same dentry.
-    pub(crate) fn same(&self, other: *mut bindings::dentry) -> bool {
-        self.as_ptr() == other
+    pub(super) fn same(&self, other: &Dentry) -> bool {
+        self.as_ptr() == other.as_ptr()
     }
 
     /// The superblock's constraints bind needs: `statfs`, `sync_fs` and a
@@ -135,10 +149,13 @@ impl Dentry {
         }
     }
 
-    /// Reads extended attribute `name` into `buf`; returns its length.
+    /// Reads extended attribute `name` into `buf`; returns its length
+    /// (`ENOENT` for a negative dentry).
     pub(crate) fn get_xattr(&self, name: &CStr, buf: &mut [u8]) -> Result<usize, Errno> {
-        // SAFETY: Live dentry; `name` is NUL-terminated; `buf` is writable
-        // for its length.
+        // `vfs_getxattr` dereferences the inode.
+        self.inode().ok_or(ENOENT)?;
+        // SAFETY: Live positive dentry; `name` is NUL-terminated; `buf` is
+        // writable for its length.
         let ret = unsafe {
             bindings::vfs_getxattr(
                 core::ptr::addr_of_mut!(bindings::nop_mnt_idmap),
@@ -155,41 +172,58 @@ impl Dentry {
         }
     }
 
-    /// Looks up `name` in this directory (`lookup_one_len`); `locked` proves
-    /// the directory's inode lock is held, as the VFS requires.
-    pub(crate) fn lookup(&self, name: &[u8], locked: &InodeGuard<'_>) -> Result<Dentry, Errno> {
-        debug_assert!(self.inode().is_some_and(|i| core::ptr::eq(i, locked.inode)));
-        let len = i32::try_from(name.len()).map_err(|_| crate::logic::cmd::errno::EINVAL)?;
+    /// Checks that this dentry is a directory one may look up in: the VFS
+    /// calls `i_op->lookup` without checking (`ENOENT` if negative,
+    /// `ENOTDIR` if no directory).
+    fn check_lookup_dir(&self) -> Result<(), Errno> {
+        self.inode().ok_or(ENOENT)?;
+        if !self.can_lookup() {
+            return Err(ENOTDIR);
+        }
+        Ok(())
+    }
+
+    /// `lookup_one_len` of `name` in this directory.
+    ///
+    /// # Safety
+    ///
+    /// The caller must hold this dentry's inode lock, and this dentry must
+    /// be a directory ([`Self::check_lookup_dir`]).
+    pub(super) unsafe fn lookup_locked(&self, name: &[u8]) -> Result<Dentry, Errno> {
+        let len = i32::try_from(name.len()).map_err(|_| EINVAL)?;
         // `lookup_one_len` takes a length, but stops at no NUL: pass the bytes.
-        // SAFETY: `self` is alive and its inode is locked; `name` is valid
-        // for `len` bytes.
+        // SAFETY: `self` is a live directory whose inode the caller locked;
+        // `name` is valid for `len` bytes.
         let p = unsafe { bindings::lookup_one_len(name.as_ptr().cast(), self.as_ptr(), len) };
         // SAFETY: A non-error pointer carries a new reference.
         check_ptr(p).map(|p| unsafe { Dentry::from_raw(p) })
     }
 
-    /// Looks up `name` in this directory while a rename lock (which holds
-    /// this directory's inode lock) is held.
+    /// Looks up `name` in this directory while `locks` holds it (as one of
+    /// the two parents); `EINVAL` if `locks` does not hold this directory.
     pub(crate) fn lookup_renaming(
         &self,
         name: &[u8],
         locks: &RenameLock<'_>,
     ) -> Result<Dentry, Errno> {
-        debug_assert!(locks.holds(self));
-        let len = i32::try_from(name.len()).map_err(|_| crate::logic::cmd::errno::EINVAL)?;
-        // SAFETY: `self` is alive and locked by `lock_rename`; `name` is
-        // valid for `len` bytes.
-        let p = unsafe { bindings::lookup_one_len(name.as_ptr().cast(), self.as_ptr(), len) };
-        // SAFETY: A non-error pointer carries a new reference.
-        check_ptr(p).map(|p| unsafe { Dentry::from_raw(p) })
+        if !locks.holds(self) {
+            return Err(EINVAL);
+        }
+        self.check_lookup_dir()?;
+        // SAFETY: `lock_rename` holds this directory's inode lock until
+        // `locks` is dropped, and `locks` outlives the call; checked above
+        // that it is a directory.
+        unsafe { self.lookup_locked(name) }
     }
 
     /// Looks up `name` in this directory without holding its lock,
     /// requiring a positive result (`lookup_positive_unlocked`: `ENOENT`
     /// for a negative dentry).
     pub(crate) fn lookup_positive(&self, name: &[u8]) -> Result<Dentry, Errno> {
-        let len = i32::try_from(name.len()).map_err(|_| crate::logic::cmd::errno::EINVAL)?;
-        // SAFETY: `self` is alive; `name` is valid for `len` bytes.
+        self.check_lookup_dir()?;
+        let len = i32::try_from(name.len()).map_err(|_| EINVAL)?;
+        // SAFETY: `self` is a live directory; `name` is valid for `len`
+        // bytes; the VFS takes the directory lock itself.
         let p =
             unsafe { bindings::lookup_positive_unlocked(name.as_ptr().cast(), self.as_ptr(), len) };
         // SAFETY: A non-error pointer carries a new reference.

@@ -6,6 +6,7 @@
 
 use super::{check, check_ptr, Cred, Dentry, Inode, IovIter, Mount};
 use crate::kernel_ext::bindings;
+use crate::logic::cmd::errno::ENOENT;
 use crate::logic::cmd::Errno;
 use core::ptr::NonNull;
 use kernel::prelude::*;
@@ -24,7 +25,8 @@ pub(crate) enum Whence {
 /// # Invariants
 ///
 /// `ptr` is an open file on which we hold one reference, put on drop
-/// (`fput`).
+/// (`fput`).  An open file pins its path (mount and positive dentry) and
+/// inode, and `f_path`, `f_inode`, `f_op` do not change while it is open.
 #[repr(transparent)]
 pub(crate) struct FileRef {
     ptr: NonNull<bindings::file>,
@@ -58,14 +60,16 @@ impl FileRef {
     }
 
     /// Opens `dentry` on `mnt` for cache I/O (read-write, large, direct),
-    /// with `cred` (`kernel_file_open`).
+    /// with `cred` (`kernel_file_open`; `ENOENT` for a negative dentry).
     pub(crate) fn open_backing(mnt: &Mount, dentry: &Dentry, cred: &Cred) -> Result<Self, Errno> {
+        // `do_dentry_open` dereferences the inode unchecked.
+        dentry.inode().ok_or(ENOENT)?;
         let path = bindings::path {
             mnt: mnt.as_ptr(),
             dentry: dentry.as_ptr(),
         };
-        // SAFETY: The mount, dentry and credentials are alive; the VFS takes
-        // its own references on the path.
+        // SAFETY: The mount, positive dentry and credentials are alive; the
+        // VFS takes its own references on the path and the credentials.
         let p = unsafe {
             bindings::kernel_file_open(&path, bindings::CFRS_O_BACKING as i32, cred.as_ptr())
         };
@@ -74,8 +78,10 @@ impl FileRef {
     }
 
     /// Creates an unnamed regular file (mode 0600) in `dir` on `mnt`, open
-    /// for cache I/O (`kernel_tmpfile_open`).
+    /// for cache I/O (`kernel_tmpfile_open`; `ENOENT` for a negative `dir`).
     pub(crate) fn tmpfile(mnt: &Mount, dir: &Dentry, cred: &Cred) -> Result<Self, Errno> {
+        // `vfs_tmpfile` dereferences the directory's inode unchecked.
+        dir.inode().ok_or(ENOENT)?;
         let path = bindings::path {
             mnt: mnt.as_ptr(),
             dentry: dir.as_ptr(),

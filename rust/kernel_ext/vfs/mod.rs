@@ -7,11 +7,12 @@
 //! [`include/linux/namei.h`](srctree/include/linux/namei.h),
 //! [`include/linux/cred.h`](srctree/include/linux/cred.h)
 //!
-//! One concept per file: [`inode`], [`dentry`], [`mount`], [`path`],
+//! One concept per file: [`inode`], [`dentry`], [`dir`], [`mount`], [`path`],
 //! [`rename`], [`file`], [`iov`], [`cred`]; the items are re-exported here.
 
 mod cred;
 mod dentry;
+mod dir;
 mod file;
 mod inode;
 mod iov;
@@ -21,6 +22,7 @@ mod rename;
 
 pub(crate) use cred::Cred;
 pub(crate) use dentry::Dentry;
+pub(crate) use dir::DirGuard;
 pub(crate) use file::{FileRef, Whence};
 pub(crate) use inode::{Inode, InodeGuard, S_KERNEL_FILE};
 pub(crate) use iov::IovIter;
@@ -32,6 +34,20 @@ use crate::kernel_ext::bindings;
 use crate::logic::cmd::Errno;
 use core::ptr::NonNull;
 use kernel::prelude::*;
+
+/// Reads a C field that other CPUs may write meanwhile, with the semantics
+/// of C's `READ_ONCE` (a volatile load, as the `kernel` crate does for
+/// marked accesses): the value may be stale, but the read is not a data
+/// race in the kernel memory model.
+///
+/// # Safety
+///
+/// `p` must be valid for reads and aligned, and the field at most one
+/// machine word (so the load is single-copy atomic).
+pub(super) unsafe fn read_once<T: Copy>(p: *const T) -> T {
+    // SAFETY: Guaranteed by the caller.
+    unsafe { core::ptr::read_volatile(p) }
+}
 
 /// Converts a C return value (0 or a negative errno) into a `Result`.
 pub(crate) fn check(ret: kernel::ffi::c_int) -> Result<(), Errno> {

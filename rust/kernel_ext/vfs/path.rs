@@ -10,7 +10,8 @@ use crate::logic::cmd::Errno;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
-/// A (mount, dentry) pair with a reference on each.
+/// A (mount, dentry) pair with a reference on each (each field owns its
+/// own reference; the pair has no invariant beyond theirs).
 pub(crate) struct Path {
     pub(crate) mnt: Mount,
     pub(crate) dentry: Dentry,
