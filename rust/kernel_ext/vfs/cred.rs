@@ -10,8 +10,8 @@
 
 use super::{check, Dentry};
 use crate::kernel_ext::bindings;
-use crate::logic::cmd::errno::{ENOENT, ENOMEM};
-use crate::logic::cmd::Errno;
+use crate::logic::errno::Errno;
+use crate::logic::errno::{ENOENT, ENOMEM};
 use core::ptr::NonNull;
 
 /// Fresh credentials, not yet seen by anyone else, which may still be

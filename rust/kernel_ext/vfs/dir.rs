@@ -6,8 +6,8 @@
 //! C header: [`include/linux/namei.h`](srctree/include/linux/namei.h)
 
 use super::{Dentry, InodeGuard};
-use crate::logic::cmd::errno::{ENOENT, ENOTDIR};
-use crate::logic::cmd::Errno;
+use crate::logic::errno::Errno;
+use crate::logic::errno::{ENOENT, ENOTDIR};
 
 /// A directory dentry whose inode lock is held (as a parent,
 /// `I_MUTEX_PARENT`); unlocked on drop.
@@ -19,7 +19,7 @@ use crate::logic::cmd::Errno;
 ///
 /// # Invariants
 ///
-/// `lock` holds the inode lock of `dir`'s inode (`dir` is positive, and
+/// `_lock` holds the inode lock of `dir`'s inode (`dir` is positive, and
 /// stays so with that inode while referenced, see [`Dentry`]).
 pub(crate) struct DirGuard<'a> {
     dir: &'a Dentry,

@@ -6,8 +6,8 @@
 
 use super::{check, check_ptr, Cred, Dentry, Inode, IovIter, Mount};
 use crate::kernel_ext::bindings;
-use crate::logic::cmd::errno::ENOENT;
-use crate::logic::cmd::Errno;
+use crate::logic::errno::Errno;
+use crate::logic::errno::ENOENT;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
@@ -244,7 +244,7 @@ impl Drop for FileRef {
 /// .. `ERESTART_RESTARTBLOCK`, 512..=516, never meant for user space) is
 /// reported as an interruption.
 fn io_result(ret: isize) -> Result<usize, Errno> {
-    use crate::logic::cmd::errno::{EINTR, EIO};
+    use crate::logic::errno::{EINTR, EIO};
     if let Ok(n) = usize::try_from(ret) {
         return Ok(n);
     }

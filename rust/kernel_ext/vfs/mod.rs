@@ -31,7 +31,7 @@ pub(crate) use path::Path;
 pub(crate) use rename::RenameLock;
 
 use crate::kernel_ext::bindings;
-use crate::logic::cmd::Errno;
+use crate::logic::errno::Errno;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
@@ -64,7 +64,7 @@ pub(crate) fn check_ptr<T>(ptr: *mut T) -> Result<NonNull<T>, Errno> {
     if (-(bindings::MAX_ERRNO as isize)..0).contains(&v) {
         return Err(Errno(-v as i32));
     }
-    NonNull::new(ptr).ok_or(crate::logic::cmd::errno::ENOMEM)
+    NonNull::new(ptr).ok_or(crate::logic::errno::ENOMEM)
 }
 
 /// Whether the current task has `CAP_SYS_ADMIN`.
@@ -88,7 +88,7 @@ pub(crate) fn cond_resched() {
 /// Converts a security context to a secid (`security_secctx_to_secid`).
 pub(crate) fn secctx_to_secid(ctx: &[u8]) -> Result<u32, Errno> {
     let mut secid = 0u32;
-    let len = u32::try_from(ctx.len()).map_err(|_| crate::logic::cmd::errno::EINVAL)?;
+    let len = u32::try_from(ctx.len()).map_err(|_| crate::logic::errno::EINVAL)?;
     // SAFETY: `ctx` is valid for `len` bytes; the LSM does not keep it.
     check(unsafe { bindings::security_secctx_to_secid(ctx.as_ptr().cast(), len, &mut secid) })?;
     Ok(secid)
@@ -97,7 +97,7 @@ pub(crate) fn secctx_to_secid(ctx: &[u8]) -> Result<u32, Errno> {
 /// Checks with the LSM that the cache may make directories and files in
 /// `root` (the check of C's `cachefiles_check_cache_dir`).
 pub(crate) fn may_create_in(root: &Dentry) -> Result<(), Errno> {
-    let inode = root.inode().ok_or(crate::logic::cmd::errno::ENOENT)?;
+    let inode = root.inode().ok_or(crate::logic::errno::ENOENT)?;
     // SAFETY: Live inode and dentry.
     check(unsafe { bindings::security_inode_mkdir(inode.as_ptr(), root.as_ptr(), 0) })
         .inspect_err(|e| {

@@ -6,7 +6,7 @@
 
 use super::{check, Dentry, Mount};
 use crate::kernel_ext::bindings;
-use crate::logic::cmd::Errno;
+use crate::logic::errno::Errno;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 

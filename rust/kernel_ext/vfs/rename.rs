@@ -6,8 +6,8 @@
 
 use super::{check_ptr, Dentry};
 use crate::kernel_ext::bindings;
-use crate::logic::cmd::errno::ENOENT;
-use crate::logic::cmd::Errno;
+use crate::logic::errno::Errno;
+use crate::logic::errno::ENOENT;
 
 /// Both parents of a rename, locked (`lock_rename`); unlocked on drop.
 ///
