@@ -8,6 +8,12 @@ use crate::kernel_ext::bindings;
 
 /// A data buffer iterator (`struct iov_iter`) owned by the caller of a
 /// file or netfs operation.
+///
+/// # Invariants
+///
+/// Only ever seen behind a reference made by [`IovIter::from_raw`]: a
+/// valid iterator that nobody else uses for the reference's lifetime.  Not
+/// `Sync` (`Opaque`), so a shared reference stays on one thread.
 #[repr(transparent)]
 pub(crate) struct IovIter(kernel::types::Opaque<bindings::iov_iter>);
 
