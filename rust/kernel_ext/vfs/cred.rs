@@ -10,8 +10,7 @@
 
 use super::{check, Dentry};
 use crate::kernel_ext::bindings;
-use crate::logic::errno::Errno;
-use crate::logic::errno::{ENOENT, ENOMEM};
+use crate::logic::errno::{Errno, ENOENT, ENOMEM};
 use core::ptr::NonNull;
 
 /// Fresh credentials, not yet seen by anyone else, which may still be

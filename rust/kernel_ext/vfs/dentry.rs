@@ -7,8 +7,7 @@
 
 use super::{check, check_ptr, read_once, Inode, RenameLock};
 use crate::kernel_ext::bindings;
-use crate::logic::errno::Errno;
-use crate::logic::errno::{EINVAL, ENOENT, ENOTDIR};
+use crate::logic::errno::{Errno, EINVAL, ENOENT, ENOTDIR};
 use core::ptr::NonNull;
 use kernel::prelude::*;
 

@@ -6,8 +6,7 @@
 //! C header: [`include/linux/namei.h`](srctree/include/linux/namei.h)
 
 use super::{Dentry, InodeGuard};
-use crate::logic::errno::Errno;
-use crate::logic::errno::{ENOENT, ENOTDIR};
+use crate::logic::errno::{Errno, ENOENT, ENOTDIR};
 
 /// A directory dentry whose inode lock is held (as a parent,
 /// `I_MUTEX_PARENT`); unlocked on drop.

@@ -6,8 +6,7 @@
 
 use super::{check, check_ptr, Cred, Dentry, Inode, IovIter, Mount};
 use crate::kernel_ext::bindings;
-use crate::logic::errno::Errno;
-use crate::logic::errno::ENOENT;
+use crate::logic::errno::{Errno, ENOENT};
 use core::ptr::NonNull;
 use kernel::prelude::*;
 

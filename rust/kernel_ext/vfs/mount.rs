@@ -13,8 +13,7 @@
 
 use super::{check, Dentry, DirGuard, FileRef, RenameLock};
 use crate::kernel_ext::bindings;
-use crate::logic::errno::Errno;
-use crate::logic::errno::{EINVAL, ENOENT};
+use crate::logic::errno::{Errno, EINVAL, ENOENT};
 use core::ptr::NonNull;
 use kernel::prelude::*;
 

@@ -6,8 +6,7 @@
 
 use super::{check_ptr, Dentry};
 use crate::kernel_ext::bindings;
-use crate::logic::errno::Errno;
-use crate::logic::errno::ENOENT;
+use crate::logic::errno::{Errno, ENOENT};
 
 /// Both parents of a rename, locked (`lock_rename`); unlocked on drop.
 ///
