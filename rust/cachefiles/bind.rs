@@ -67,6 +67,7 @@ impl Cache {
                 );
             })?;
         }
+        let cred = cred.into_cred();
         let path = {
             let _as_cache = cred.override_current();
             Path::lookup(rootdir, true)?
@@ -90,7 +91,7 @@ impl Cache {
             let mut files_as = Cred::current_copy()?;
             drop(as_cache);
             files_as.create_files_as(root)?;
-            files_as
+            files_as.into_cred()
         };
 
         let (store, graveyard, thresholds, bsize) = {
@@ -99,7 +100,7 @@ impl Cache {
                 Err(e) if e != EOPNOTSUPP => return Err(e),
                 _ => {}
             }
-            let st = path.mnt.statfs(root.as_ptr())?;
+            let st = path.mnt.statfs(root)?;
             if st.f_bsize <= 0 {
                 return Err(ERANGE);
             }

@@ -8,7 +8,7 @@ use crate::cachefiles::cache::{Bound, Cache};
 use crate::cachefiles::object::{Object, DIO_BLOCK_SIZE};
 use crate::cachefiles::volume::CacheVolume;
 use crate::kernel_ext::fscache::CookieFlag;
-use crate::kernel_ext::vfs::{Dentry, FileRef, InodeGuard};
+use crate::kernel_ext::vfs::{Dentry, DirGuard, FileRef};
 use crate::logic::cmd::errno::*;
 use crate::logic::cmd::Errno;
 use core::sync::atomic::Ordering;
@@ -41,13 +41,10 @@ impl Cache {
                     "{} is not a file\n",
                     BStr::from_bytes(object.name.as_bytes())
                 );
-                let Some(fan_inode) = fan.inode() else {
+                let Ok(fan_lock) = fan.lock_dir() else {
                     return false;
                 };
-                if self
-                    .bury(bound, fan, fan_inode.lock_parent(), &dentry)
-                    .is_err()
-                {
+                if self.bury(bound, fan, fan_lock, &dentry).is_err() {
                     return false;
                 }
             }
@@ -168,7 +165,7 @@ impl Cache {
         object
             .with_fan_locked(|file, fan, lock| {
                 let name = object.name.as_bytes();
-                let Ok(mut dentry) = fan.lookup(name, lock) else {
+                let Ok(mut dentry) = lock.lookup(name) else {
                     return false;
                 };
                 if let Some(existing) = dentry.inode() {
@@ -179,12 +176,12 @@ impl Cache {
                         return false;
                     }
                     drop(dentry);
-                    let Ok(d) = fan.lookup(name, lock) else {
+                    let Ok(d) = lock.lookup(name) else {
                         return false;
                     };
                     dentry = d;
                 }
-                if bound.mnt.link(file, fan, lock, &dentry).is_err() {
+                if bound.mnt.link(file, lock, &dentry).is_err() {
                     return false;
                 }
                 object.using_tmpfile.store(false, Ordering::Release);
@@ -198,14 +195,14 @@ impl Cache {
         &self,
         bound: &Bound,
         dir: &Dentry,
-        lock: &InodeGuard<'_>,
+        lock: &DirGuard<'_>,
         dentry: &Dentry,
     ) -> Result<(), Errno> {
         if let Err(e) = bound.mnt.may_unlink(dir, dentry) {
             self.io_error(format_args!("Unlink security error"));
             return Err(e);
         }
-        let ret = bound.mnt.unlink(dir, lock, dentry);
+        let ret = bound.mnt.unlink(lock, dentry);
         if ret == Err(EIO) {
             self.io_error(format_args!("Unlink failed"));
         }

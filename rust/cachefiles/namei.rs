@@ -23,11 +23,10 @@ impl Cache {
         thresholds: &Thresholds,
         name: &[u8],
     ) -> Result<(CacheDir, bool), Errno> {
-        let dir_inode = dir.inode().ok_or(ENOENT)?;
         let mut is_new = false;
         let subdir = loop {
-            let dir_lock = dir_inode.lock_parent();
-            let subdir = dir.lookup(name, &dir_lock).inspect_err(|e| {
+            let dir_lock = dir.lock_dir()?;
+            let subdir = dir_lock.lookup(name).inspect_err(|e| {
                 if *e != ENOMEM {
                     pr_err!(
                         "Lookup {} failed with error {}\n",
@@ -39,7 +38,7 @@ impl Cache {
             if subdir.is_negative() {
                 let made = self
                     .has_space(mnt, thresholds, 1, 0)
-                    .and_then(|()| mnt.mkdir(dir, &dir_lock, &subdir, 0o700));
+                    .and_then(|()| mnt.mkdir(&dir_lock, &subdir, 0o700));
                 if let Err(e) = made {
                     pr_err!(
                         "mkdir {} failed with error {}\n",
@@ -84,10 +83,9 @@ impl Cache {
         &self,
         dir: &'d Dentry,
         name: &[u8],
-    ) -> Result<(Dentry, vfs::InodeGuard<'d>), Errno> {
-        let dir_inode = dir.inode().ok_or(ENOENT)?;
-        let dir_lock = dir_inode.lock_parent();
-        let victim = dir.lookup(name, &dir_lock).map_err(|e| match e {
+    ) -> Result<(Dentry, vfs::DirGuard<'d>), Errno> {
+        let dir_lock = dir.lock_dir()?;
+        let victim = dir_lock.lookup(name).map_err(|e| match e {
             // Probably retired by the netfs meanwhile.
             ENOENT => ESTALE,
             EIO => {
@@ -114,7 +112,7 @@ impl Cache {
         &self,
         bound: &Bound,
         dir: &Dentry,
-        dir_lock: vfs::InodeGuard<'_>,
+        dir_lock: vfs::DirGuard<'_>,
         victim: Dentry,
     ) -> Result<(), Errno> {
         let ret = (|| {
@@ -147,7 +145,7 @@ impl Cache {
         &self,
         bound: &Bound,
         dir: &Dentry,
-        dir_lock: vfs::InodeGuard<'_>,
+        dir_lock: vfs::DirGuard<'_>,
         rep: &Dentry,
     ) -> Result<(), Errno> {
         if !rep.has_parent(dir) {
@@ -160,7 +158,7 @@ impl Cache {
                 self.io_error(format_args!("Unlink security error"));
                 return Err(e);
             }
-            let ret = bound.mnt.unlink(dir, &dir_lock, rep);
+            let ret = bound.mnt.unlink(&dir_lock, rep);
             if ret == Err(EIO) {
                 self.io_error(format_args!("Unlink failed"));
             }
@@ -231,9 +229,10 @@ impl Cache {
                 },
             }
             if let Some(i) = rep.inode() {
-                // The parents are locked by the rename; C clears the mark
-                // without the inode lock here too.
-                i.clear_flags_unlocked(S_KERNEL_FILE);
+                // C clears the mark here under the rename locks only; the
+                // inode lock (a child's, nested in its parents' as in
+                // `vfs_rename`) makes the write race-free.
+                i.lock().update_flags(0, S_KERNEL_FILE);
             }
             return Ok(());
         }

@@ -26,7 +26,7 @@
 use crate::cachefiles::cache::{Bound, Cache};
 use crate::cachefiles::volume::CacheVolume;
 use crate::kernel_ext::fscache::{Cookie, CookieRef};
-use crate::kernel_ext::vfs::{Dentry, FileRef, InodeGuard, S_KERNEL_FILE};
+use crate::kernel_ext::vfs::{Dentry, DirGuard, FileRef, S_KERNEL_FILE};
 use crate::logic::cmd::errno::*;
 use crate::logic::cmd::Errno;
 use crate::logic::layout;
@@ -135,13 +135,13 @@ impl Object {
     /// fan-out directory.
     pub(super) fn with_fan_locked<R>(
         &self,
-        f: impl FnOnce(&FileRef, &Dentry, &InodeGuard<'_>) -> R,
+        f: impl FnOnce(&FileRef, &Dentry, &DirGuard<'_>) -> R,
     ) -> Option<R> {
         let (Some(vol), Some(file)) = (self.cookie().volume_data(), self.file()) else {
             return None;
         };
         let fan = self.fan(vol)?;
-        let lock = fan.inode()?.lock_parent();
+        let lock = fan.lock_dir().ok()?;
         Some(f(&file, fan, &lock))
     }
 

@@ -98,7 +98,7 @@ impl Cache {
                 Err(ESTALE) => {
                     // A directory left by another volume of the same name:
                     // bury it and start again.
-                    let store_lock = store.inode()?.lock_parent();
+                    let store_lock = store.lock_dir().ok()?;
                     let _ = self.bury(&bound, store, store_lock, &dir.dentry);
                     drop(dir);
                     vfs::cond_resched();
