@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Cookies: one netfs object each, as fscache hands them to the backend.
+
+use super::CacheOps;
+use crate::kernel_ext::bindings;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use kernel::sync::{Arc, ArcBorrow};
+
+/// A cookie (one netfs object) of a cache served by `T`, as fscache hands
+/// it to the backend.  Only ever seen by reference, in a callback or
+/// through a [`CookieRef`], either of which keeps it alive.
+#[repr(transparent)]
+pub(crate) struct Cookie<T: CacheOps>(
+    kernel::types::Opaque<bindings::fscache_cookie>,
+    PhantomData<T>,
+);
+
+/// Cookie flags the backend reads or changes (`FSCACHE_COOKIE_*`).
+#[derive(Clone, Copy)]
+#[repr(u32)]
+pub(crate) enum CookieFlag {
+    /// The netfs retired the object: its data is to be discarded.
+    Retired = bindings::FSCACHE_COOKIE_RETIRED,
+    /// The object holds no data: reads need not look.
+    NoDataToRead = bindings::FSCACHE_COOKIE_NO_DATA_TO_READ,
+    /// The object's xattr must be rewritten when it is dropped.
+    NeedsUpdate = bindings::FSCACHE_COOKIE_NEEDS_UPDATE,
+    /// The netfs modified the data locally.
+    LocalWrite = bindings::FSCACHE_COOKIE_LOCAL_WRITE,
+    /// Data was written to the object.
+    HaveData = bindings::FSCACHE_COOKIE_HAVE_DATA,
+}
+
+impl<T: CacheOps> Cookie<T> {
+    fn as_ptr(&self) -> *mut bindings::fscache_cookie {
+        self.0.get()
+    }
+
+    /// The cookie's key (the netfs's name for the object).
+    pub(crate) fn key(&self) -> &[u8] {
+        // SAFETY: The cookie is alive while borrowed; fscache sets the key
+        // (inline or allocated) at acquisition and never changes it.
+        unsafe {
+            let p = bindings::cfrs_fscache_get_key(self.as_ptr());
+            core::slice::from_raw_parts(p.cast::<u8>(), usize::from((*self.as_ptr()).key_len))
+        }
+    }
+
+    /// The netfs's coherency data for the object.
+    pub(crate) fn aux(&self) -> &[u8] {
+        // SAFETY: As for `key`; the backend only reads the aux data while
+        // fscache serialises the cookie's state machine (lookup, withdraw).
+        unsafe {
+            let p = bindings::cfrs_fscache_get_aux(self.as_ptr());
+            core::slice::from_raw_parts(p.cast::<u8>(), usize::from((*self.as_ptr()).aux_len))
+        }
+    }
+
+    /// The hash of the cookie's key; its low byte picks the fan-out
+    /// directory.
+    pub(crate) fn key_hash(&self) -> u32 {
+        // SAFETY: Set at acquisition, never changed.
+        unsafe { (*self.as_ptr()).key_hash }
+    }
+
+    /// The cookie's invalidation counter (bumped by each invalidation).
+    pub(crate) fn inval_counter(&self) -> u32 {
+        // SAFETY: The cookie is alive; a plain word read, as in C.
+        unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*self.as_ptr()).inval_counter)) }
+    }
+
+    /// The volume key as on-demand OPEN messages carry it: the string and
+    /// its terminating NUL (fscache keeps one after the key).
+    pub(crate) fn volume_key_with_nul(&self) -> &[u8] {
+        // SAFETY: As for `volume_key`; fscache allocates the key zeroed and
+        // rounded up past `1 + len`, so byte `1 + len` is a NUL.
+        unsafe {
+            let key = (*(*self.as_ptr()).volume).key;
+            core::slice::from_raw_parts(key.add(1), usize::from(*key) + 1)
+        }
+    }
+
+    /// The backend's data of the cookie's volume.
+    pub(crate) fn volume_data(&self) -> Option<&T::VolumeData> {
+        // SAFETY: A cookie holds a reference on its volume; `cache_priv` is
+        // null or a `KBox<T::VolumeData>` set by `acquire_volume`, which
+        // lives until `free_volume` or `take_data`, both of which happen
+        // only after every object of the volume was withdrawn.
+        unsafe {
+            let p = (*(*self.as_ptr()).volume).cache_priv;
+            (p as *const T::VolumeData).as_ref()
+        }
+    }
+
+    /// The size of the object as the netfs (or the daemon) set it.
+    pub(crate) fn object_size(&self) -> u64 {
+        // SAFETY: The cookie is alive; a plain word read, as in C.
+        unsafe {
+            core::ptr::read_volatile(core::ptr::addr_of!((*self.as_ptr()).object_size)) as u64
+        }
+    }
+
+    /// Sets the object size (on-demand mode: from the daemon's `copen`).
+    pub(crate) fn set_object_size(&self, size: u64) {
+        // SAFETY: As for `object_size`.
+        unsafe {
+            core::ptr::write_volatile(
+                core::ptr::addr_of_mut!((*self.as_ptr()).object_size),
+                size as i64,
+            )
+        }
+    }
+
+    /// Whether the netfs asked for the cache's object size
+    /// (`FSCACHE_ADV_WANT_CACHE_SIZE`, required by on-demand mode).
+    pub(crate) fn wants_cache_size(&self) -> bool {
+        // SAFETY: Set at acquisition, never changed.
+        u32::from(unsafe { (*self.as_ptr()).advice }) & bindings::FSCACHE_ADV_WANT_CACHE_SIZE != 0
+    }
+
+    /// Tests a cookie flag.
+    pub(crate) fn test(&self, flag: CookieFlag) -> bool {
+        // SAFETY: The cookie is alive; flags are atomic bit operations.
+        unsafe { bindings::cfrs_cookie_test_flag(self.as_ptr(), flag as i32) }
+    }
+
+    /// Sets (`on`) or clears a cookie flag.
+    pub(crate) fn set(&self, flag: CookieFlag, on: bool) {
+        // SAFETY: As for `test`.
+        unsafe { bindings::cfrs_cookie_set_flag(self.as_ptr(), flag as i32, on) }
+    }
+
+    /// Clears a cookie flag, returning whether it was set.
+    pub(crate) fn test_and_clear(&self, flag: CookieFlag) -> bool {
+        // SAFETY: As for `test`.
+        unsafe { bindings::cfrs_cookie_test_and_clear_flag(self.as_ptr(), flag as i32) }
+    }
+
+    /// Tells fscache that caching failed for the cookie (it goes FAILED).
+    pub(crate) fn caching_failed(&self) {
+        // SAFETY: The cookie is alive.
+        unsafe { bindings::fscache_caching_failed(self.as_ptr()) }
+    }
+
+    /// Tells fscache the object does not exist yet in the cache.
+    pub(crate) fn lookup_negative(&self) {
+        // SAFETY: The cookie is alive.
+        unsafe { bindings::fscache_cookie_lookup_negative(self.as_ptr()) }
+    }
+
+    /// Asks fscache to withdraw the cookie from the cache (asynchronously;
+    /// `withdraw_cookie` follows).
+    pub(crate) fn withdraw(&self) {
+        // SAFETY: The cookie is alive.
+        unsafe { bindings::fscache_withdraw_cookie(self.as_ptr()) }
+    }
+
+    /// Takes a counted reference.
+    pub(crate) fn get(&self) -> CookieRef<T> {
+        // SAFETY: The cookie is alive; the helper takes a reference and
+        // returns its argument.
+        let p = unsafe { bindings::cfrs_cookie_get(self.as_ptr()) };
+        // INVARIANT: We now own a reference on a cookie of a `T` cache.
+        CookieRef {
+            // SAFETY: `p` is the non-null `self`.
+            ptr: unsafe { NonNull::new_unchecked(p) },
+            _p: PhantomData,
+        }
+    }
+
+    /// Counts a new backend object in the cache (what
+    /// `fscache_wait_for_objects` waits on).
+    pub(crate) fn count_object(&self) {
+        // SAFETY: A cookie's volume points to its registered cache.
+        unsafe { bindings::cfrs_fscache_count_object((*(*self.as_ptr()).volume).cache) }
+    }
+
+    /// Uncounts a backend object (paired with `count_object`).
+    pub(crate) fn uncount_object(&self) {
+        // SAFETY: As in `count_object`.
+        unsafe { bindings::cfrs_fscache_uncount_object((*(*self.as_ptr()).volume).cache) }
+    }
+
+    /// Attaches the backend's object to the cookie (`cache_priv`),
+    /// returning any previous one.
+    pub(crate) fn attach(&self, object: Arc<T::Object>) -> Option<Arc<T::Object>> {
+        let old = self.detach();
+        // SAFETY: fscache serialises lookup and withdrawal of a cookie, the
+        // only callers; `cache_priv` holds an `Arc::into_raw` or null.
+        unsafe { (*self.as_ptr()).cache_priv = Arc::into_raw(object) as *mut _ };
+        old
+    }
+
+    /// Detaches the backend's object from the cookie.
+    pub(crate) fn detach(&self) -> Option<Arc<T::Object>> {
+        // SAFETY: As in `attach`.
+        unsafe {
+            let p = core::mem::replace(&mut (*self.as_ptr()).cache_priv, core::ptr::null_mut());
+            (!p.is_null()).then(|| Arc::from_raw(p as *const T::Object))
+        }
+    }
+
+    /// The backend's object, borrowed.
+    ///
+    /// Valid while fscache keeps the object attached: during lookup and
+    /// withdrawal callbacks and during an I/O operation (fscache withdraws
+    /// a cookie only once its accesses have ended).
+    pub(crate) fn object(&self) -> Option<ArcBorrow<'_, T::Object>> {
+        // SAFETY: `cache_priv` is null or an `Arc<T::Object>` we own (see
+        // `attach`, `Arc::into_raw`), alive while attached (see above).
+        unsafe {
+            let p = (*self.as_ptr()).cache_priv as *const T::Object;
+            (!p.is_null()).then(|| ArcBorrow::from_raw(p))
+        }
+    }
+}
+
+/// A counted reference to a cookie of a cache served by `T`.
+///
+/// # Invariants
+///
+/// We hold one reference on `ptr`, put on drop.
+pub(crate) struct CookieRef<T: CacheOps> {
+    ptr: NonNull<bindings::fscache_cookie>,
+    _p: PhantomData<T>,
+}
+
+// SAFETY: Cookies are reference counted and used from any thread.
+unsafe impl<T: CacheOps> Send for CookieRef<T> {}
+// SAFETY: `Cookie` methods are safe to call concurrently (atomics, fields
+// fixed at acquisition, or serialised by fscache).
+unsafe impl<T: CacheOps> Sync for CookieRef<T> {}
+
+impl<T: CacheOps> core::ops::Deref for CookieRef<T> {
+    type Target = Cookie<T>;
+    fn deref(&self) -> &Cookie<T> {
+        // SAFETY: We hold a reference; `Cookie` is transparent.
+        unsafe { &*(self.ptr.as_ptr() as *const Cookie<T>) }
+    }
+}
+
+impl<T: CacheOps> Drop for CookieRef<T> {
+    fn drop(&mut self) {
+        // SAFETY: We own one reference.
+        unsafe { bindings::cfrs_cookie_put(self.ptr.as_ptr()) }
+    }
+}
