@@ -10,7 +10,8 @@ use crate::kernel_ext::vfs;
 use crate::kernel_ext::vfs::Dentry;
 use crate::logic::cmd::errno::*;
 use crate::logic::layout;
-use kernel::prelude::{KBox, KVec, GFP_KERNEL};
+use kernel::prelude::{KVec, GFP_KERNEL};
+use kernel::sync::Arc;
 
 /// A volume as this cache serves it (C's `struct cachefiles_volume`): its
 /// directory `cache/I<key>` and the 256 fan-out directories in it, all
@@ -79,7 +80,7 @@ impl Cache {
     }
 
     /// Sets up `volume`'s directories (C's `cachefiles_acquire_volume`).
-    pub(super) fn acquire_volume(&self, volume: &VolumeHandle<Cache>) -> Option<KBox<CacheVolume>> {
+    pub(super) fn acquire_volume(&self, volume: &VolumeHandle<Cache>) -> Option<Arc<CacheVolume>> {
         let bound = self.bound()?;
         let _as_cache = bound.cred.override_current();
         let name = layout::volume_dir_name(volume.key())?;
@@ -118,7 +119,7 @@ impl Cache {
                 .ok()?;
             fanout.push(fan, GFP_KERNEL).ok()?;
         }
-        let data = KBox::new(CacheVolume { fanout, dentry }, GFP_KERNEL).ok()?;
+        let data = Arc::new(CacheVolume { fanout, dentry }, GFP_KERNEL).ok()?;
         self.volumes
             .lock()
             .try_create_and_insert(volume.addr(), volume.clone(), GFP_KERNEL)
@@ -130,7 +131,7 @@ impl Cache {
 
     /// fscache frees `volume` (C's `cachefiles_free_volume`): unlist it
     /// and release its directories.
-    pub(super) fn free_volume(&self, volume: &VolumeHandle<Cache>, data: KBox<CacheVolume>) {
+    pub(super) fn free_volume(&self, volume: &VolumeHandle<Cache>, data: Arc<CacheVolume>) {
         self.volumes.lock().remove(&volume.addr());
         drop(data);
     }

@@ -1,8 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Cookies: one netfs object each, as fscache hands them to the backend.
+//!
+//! # The cookie's `cache_priv`
+//!
+//! `fscache_cookie::cache_priv` is null or holds one reference of an
+//! `Arc<T::Object>` (`Arc::into_raw`).  Only two callbacks change it, each
+//! through the token fscache's trampoline hands it: `lookup_cookie`
+//! ([`CookieLookup::attach`]) and `withdraw_cookie`
+//! ([`CookieWithdrawal::detach`]).  fscache runs both from the cookie's
+//! state machine, a single work item, so they never overlap for one
+//! cookie; but I/O operations read the pointer concurrently (fscache lets
+//! a `FSCACHE_WANT_PARAMS` operation begin while the lookup still runs,
+//! in state `CREATING`), and any holder of a [`Cookie`] may ask for the
+//! object.  So every access from Rust holds the cookie's spinlock
+//! (`cookie->lock`, under which fscache's state machine tests the pointer
+//! too), and readers get a counted clone ([`Cookie::object`]): detaching
+//! the object while someone uses it frees nothing under their feet.
 
-use super::CacheOps;
+use super::{volume, CacheOps};
 use crate::kernel_ext::bindings;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -11,6 +27,12 @@ use kernel::sync::{Arc, ArcBorrow};
 /// A cookie (one netfs object) of a cache served by `T`, as fscache hands
 /// it to the backend.  Only ever seen by reference, in a callback or
 /// through a [`CookieRef`], either of which keeps it alive.
+///
+/// # Invariants
+///
+/// The wrapped cookie is alive for as long as the `Cookie` is borrowed,
+/// its volume belongs to a cache registered with `T`, and its
+/// `cache_priv` follows the rules of the module documentation.
 #[repr(transparent)]
 pub(crate) struct Cookie<T: CacheOps>(
     kernel::types::Opaque<bindings::fscache_cookie>,
@@ -34,8 +56,40 @@ pub(crate) enum CookieFlag {
 }
 
 impl<T: CacheOps> Cookie<T> {
-    fn as_ptr(&self) -> *mut bindings::fscache_cookie {
+    /// The cookie behind `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a cookie of a cache registered with `T`, alive for
+    /// `'a` (a callback's argument, or a counted reference held for `'a`).
+    pub(super) unsafe fn from_raw<'a>(ptr: *mut bindings::fscache_cookie) -> &'a Self {
+        // SAFETY: `Cookie` is transparent over the C struct; it lives for
+        // `'a` (caller).
+        // INVARIANT: Guaranteed by the caller.
+        unsafe { &*(ptr as *const Self) }
+    }
+
+    pub(super) fn as_ptr(&self) -> *mut bindings::fscache_cookie {
         self.0.get()
+    }
+
+    /// Replaces the object in `cache_priv` under the cookie's lock,
+    /// returning the old one (dropped by the caller, outside the lock).
+    fn swap_object(&self, new: Option<Arc<T::Object>>) -> Option<Arc<T::Object>> {
+        let new = new.map_or(core::ptr::null_mut(), |o| Arc::into_raw(o) as *mut _);
+        let c = self.as_ptr();
+        // SAFETY: The cookie is alive (type invariants).  Under its lock
+        // nobody else accesses `cache_priv` (module documentation); the
+        // critical section neither sleeps nor frees anything.
+        // INVARIANT: `cache_priv` now holds `new`'s reference, or null.
+        let old = unsafe {
+            bindings::cfrs_cookie_lock(c);
+            let old = core::mem::replace(&mut (*c).cache_priv, new);
+            bindings::cfrs_cookie_unlock(c);
+            old
+        };
+        // SAFETY: The reference `cache_priv` held is now ours.
+        (!old.is_null()).then(|| unsafe { Arc::from_raw(old as *const T::Object) })
     }
 
     /// The cookie's key (the netfs's name for the object).
@@ -74,7 +128,7 @@ impl<T: CacheOps> Cookie<T> {
     /// The volume key as on-demand OPEN messages carry it: the string and
     /// its terminating NUL (fscache keeps one after the key).
     pub(crate) fn volume_key_with_nul(&self) -> &[u8] {
-        // SAFETY: As for `volume_key`; fscache allocates the key zeroed and
+        // SAFETY: As for `key`, on the cookie's volume; fscache allocates the key zeroed and
         // rounded up past `1 + len`, so byte `1 + len` is a NUL.
         unsafe {
             let key = (*(*self.as_ptr()).volume).key;
@@ -82,16 +136,12 @@ impl<T: CacheOps> Cookie<T> {
         }
     }
 
-    /// The backend's data of the cookie's volume.
-    pub(crate) fn volume_data(&self) -> Option<&T::VolumeData> {
-        // SAFETY: A cookie holds a reference on its volume; `cache_priv` is
-        // null or a `KBox<T::VolumeData>` set by `acquire_volume`, which
-        // lives until `free_volume` or `take_data`, both of which happen
-        // only after every object of the volume was withdrawn.
-        unsafe {
-            let p = (*(*self.as_ptr()).volume).cache_priv;
-            (p as *const T::VolumeData).as_ref()
-        }
+    /// The backend's data of the cookie's volume (a counted clone), or
+    /// `None` if the cache does not serve the volume (any more).
+    pub(crate) fn volume_data(&self) -> Option<Arc<T::VolumeData>> {
+        // SAFETY: A cookie holds a reference on its volume, a volume of a
+        // `T` cache (type invariants).
+        unsafe { volume::data::<T>((*self.as_ptr()).volume) }
     }
 
     /// The size of the object as the netfs (or the daemon) set it.
@@ -183,37 +233,99 @@ impl<T: CacheOps> Cookie<T> {
         unsafe { bindings::cfrs_fscache_uncount_object((*(*self.as_ptr()).volume).cache) }
     }
 
-    /// Attaches the backend's object to the cookie (`cache_priv`),
-    /// returning any previous one.
-    pub(crate) fn attach(&self, object: Arc<T::Object>) -> Option<Arc<T::Object>> {
-        let old = self.detach();
-        // SAFETY: fscache serialises lookup and withdrawal of a cookie, the
-        // only callers; `cache_priv` holds an `Arc::into_raw` or null.
-        unsafe { (*self.as_ptr()).cache_priv = Arc::into_raw(object) as *mut _ };
-        old
-    }
-
-    /// Detaches the backend's object from the cookie.
-    pub(crate) fn detach(&self) -> Option<Arc<T::Object>> {
-        // SAFETY: As in `attach`.
+    /// The backend's object attached to the cookie, if any: a counted
+    /// clone, valid however long the caller keeps it.
+    pub(crate) fn object(&self) -> Option<Arc<T::Object>> {
+        let c = self.as_ptr();
+        // SAFETY: The cookie is alive (type invariants).  Under its lock,
+        // a non-null `cache_priv` is a reference of an `Arc<T::Object>`
+        // that nobody can drop meanwhile (module documentation); cloning
+        // it only increments the count.
         unsafe {
-            let p = core::mem::replace(&mut (*self.as_ptr()).cache_priv, core::ptr::null_mut());
-            (!p.is_null()).then(|| Arc::from_raw(p as *const T::Object))
+            bindings::cfrs_cookie_lock(c);
+            let p = (*c).cache_priv as *const T::Object;
+            let object = (!p.is_null()).then(|| Arc::from(ArcBorrow::from_raw(p)));
+            bindings::cfrs_cookie_unlock(c);
+            object
         }
     }
+}
 
-    /// The backend's object, borrowed.
+/// A cookie in fscache's `lookup_cookie` callback: the only place the
+/// backend may attach its object.
+///
+/// # Invariants
+///
+/// Created only by the `lookup_cookie` trampoline, for the duration of the
+/// callback; fscache does not withdraw the cookie meanwhile (lookup and
+/// withdrawal are steps of the cookie's single state machine).
+pub(crate) struct CookieLookup<'a, T: CacheOps> {
+    cookie: &'a Cookie<T>,
+    /// Not sendable: the token stays in the callback's thread.
+    _p: PhantomData<*mut ()>,
+}
+
+impl<'a, T: CacheOps> CookieLookup<'a, T> {
+    /// The token of `cookie`.
     ///
-    /// Valid while fscache keeps the object attached: during lookup and
-    /// withdrawal callbacks and during an I/O operation (fscache withdraws
-    /// a cookie only once its accesses have ended).
-    pub(crate) fn object(&self) -> Option<ArcBorrow<'_, T::Object>> {
-        // SAFETY: `cache_priv` is null or an `Arc<T::Object>` we own (see
-        // `attach`, `Arc::into_raw`), alive while attached (see above).
-        unsafe {
-            let p = (*self.as_ptr()).cache_priv as *const T::Object;
-            (!p.is_null()).then(|| ArcBorrow::from_raw(p))
+    /// Not `unsafe`: the lock around `cache_priv` makes any use memory
+    /// safe; the token only keeps attaching where fscache expects it.
+    pub(super) fn new(cookie: &'a Cookie<T>) -> Self {
+        // INVARIANT: The trampoline's callback borrows the token.
+        CookieLookup {
+            cookie,
+            _p: PhantomData,
         }
+    }
+
+    /// Attaches the backend's object to the cookie (`cache_priv`),
+    /// returning any previous one.  fscache will call `withdraw_cookie`
+    /// for the cookie once it holds an object, even if the lookup fails.
+    pub(crate) fn attach(&self, object: Arc<T::Object>) -> Option<Arc<T::Object>> {
+        self.cookie.swap_object(Some(object))
+    }
+}
+
+impl<T: CacheOps> core::ops::Deref for CookieLookup<'_, T> {
+    type Target = Cookie<T>;
+    fn deref(&self) -> &Cookie<T> {
+        self.cookie
+    }
+}
+
+/// A cookie in fscache's `withdraw_cookie` callback: the only place the
+/// backend may detach its object.
+///
+/// # Invariants
+///
+/// As for [`CookieLookup`], for the `withdraw_cookie` callback.
+pub(crate) struct CookieWithdrawal<'a, T: CacheOps> {
+    cookie: &'a Cookie<T>,
+    /// Not sendable: the token stays in the callback's thread.
+    _p: PhantomData<*mut ()>,
+}
+
+impl<'a, T: CacheOps> CookieWithdrawal<'a, T> {
+    /// The token of `cookie` (not `unsafe`, as for [`CookieLookup::new`]).
+    pub(super) fn new(cookie: &'a Cookie<T>) -> Self {
+        // INVARIANT: The trampoline's callback borrows the token.
+        CookieWithdrawal {
+            cookie,
+            _p: PhantomData,
+        }
+    }
+
+    /// Detaches the backend's object from the cookie.  Clones handed out
+    /// by [`Cookie::object`] keep the object alive until dropped.
+    pub(crate) fn detach(&self) -> Option<Arc<T::Object>> {
+        self.cookie.swap_object(None)
+    }
+}
+
+impl<T: CacheOps> core::ops::Deref for CookieWithdrawal<'_, T> {
+    type Target = Cookie<T>;
+    fn deref(&self) -> &Cookie<T> {
+        self.cookie
     }
 }
 
@@ -221,7 +333,8 @@ impl<T: CacheOps> Cookie<T> {
 ///
 /// # Invariants
 ///
-/// We hold one reference on `ptr`, put on drop.
+/// We hold one reference on `ptr`, a cookie of a cache registered with
+/// `T`, put on drop.
 pub(crate) struct CookieRef<T: CacheOps> {
     ptr: NonNull<bindings::fscache_cookie>,
     _p: PhantomData<T>,
@@ -236,8 +349,9 @@ unsafe impl<T: CacheOps> Sync for CookieRef<T> {}
 impl<T: CacheOps> core::ops::Deref for CookieRef<T> {
     type Target = Cookie<T>;
     fn deref(&self) -> &Cookie<T> {
-        // SAFETY: We hold a reference; `Cookie` is transparent.
-        unsafe { &*(self.ptr.as_ptr() as *const Cookie<T>) }
+        // SAFETY: We hold a reference on a cookie of a `T` cache (type
+        // invariants), so it lives as long as `self` is borrowed.
+        unsafe { Cookie::from_raw(self.ptr.as_ptr()) }
     }
 }
 

@@ -81,21 +81,43 @@ pub(crate) const SREQ_COPY_TO_CACHE: usize = 1 << bindings::NETFS_SREQ_COPY_TO_C
 /// The cache resources of one netfs I/O operation
 /// (`struct netfs_cache_resources`), borrowed for a callback.
 ///
+/// Only the trampolines of [`OpsTable`](super::OpsTable) make one, for the
+/// callback they run; it is not `Send` (one operation runs in one thread
+/// at a time, so nothing else touches `cache_priv2` meanwhile).
+///
 /// # Invariants
 ///
 /// `ptr` is valid for `'a`; its `cache_priv` is a live cookie of a cache
 /// served by `T` (fscache sets it) with an access held for the operation,
 /// and `cache_priv2` is null or a [`FileRef`] owned by the operation.
 pub(crate) struct Cres<'a, T: CacheOps> {
-    pub(super) ptr: *mut bindings::netfs_cache_resources,
-    pub(super) _p: PhantomData<(&'a mut bindings::netfs_cache_resources, T)>,
+    ptr: *mut bindings::netfs_cache_resources,
+    _p: PhantomData<(&'a mut bindings::netfs_cache_resources, T)>,
 }
 
 impl<T: CacheOps> Cres<'_, T> {
+    /// The resources behind `ptr`, for a callback.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must satisfy the type invariants for `'a`: fscache began an
+    /// operation on it for a cookie of a cache registered with `T`
+    /// (`begin_operation`), which has not ended, and the caller runs in
+    /// the callback that owns it.
+    pub(super) unsafe fn from_raw<'a>(ptr: *mut bindings::netfs_cache_resources) -> Cres<'a, T> {
+        // INVARIANT: Guaranteed by the caller.
+        Cres {
+            ptr,
+            _p: PhantomData,
+        }
+    }
+
     /// The cookie the operation is on.
     pub(crate) fn cookie(&self) -> &Cookie<T> {
-        // SAFETY: See the type invariants; `Cookie` is transparent.
-        unsafe { &*((*self.ptr).cache_priv as *const Cookie<T>) }
+        // SAFETY: `cache_priv` is a live cookie of a `T` cache, which the
+        // operation's access keeps alive while `self` is borrowed (type
+        // invariants).
+        unsafe { Cookie::from_raw((*self.ptr).cache_priv.cast()) }
     }
 
     /// The backing file the operation uses, if it has one yet.

@@ -10,22 +10,38 @@
 //! `begin_operation`): trampolines that recover the backend from
 //! `cache_priv`, the same pattern as `kernel::block::mq::Operations`.
 //!
+//! One concept per file:
+//! * `cache.rs`: [`CacheCookie`], registering a cache and withdrawing it;
+//! * `volume.rs`: [`VolumeHandle`], [`VolumeRef`] and the volume's data;
+//! * `cookie.rs`: [`Cookie`], [`CookieRef`], [`CookieFlag`] and the tokens
+//!   of the cookie's state machine ([`CookieLookup`], [`CookieWithdrawal`]);
+//! * `cres.rs`: [`Cres`] (an operation's `netfs_cache_resources`),
+//!   [`Want`], [`Source`], [`ReadHole`], the `SREQ_*` flags;
+//! * `ops.rs`: the `#[vtable]` trait [`CacheOps`] and [`OpsTable`], the C
+//!   vtables, with the `fscache_cache_ops` trampolines; `netfs_ops.rs`: the
+//!   `netfs_cache_ops` trampolines.
+//!
 //! What the private pointers hold (set and cleared only by this module):
 //! * `fscache_cache::cache_priv`: the backend, an `Arc<T>`
-//!   ([`CacheCookie::add`]);
-//! * `fscache_volume::cache_priv`: a `KBox<T::VolumeData>`;
-//! * `fscache_cookie::cache_priv`: an `Arc<T::Object>` ([`Cookie::attach`]);
+//!   ([`CacheCookie::add`]), from registration until after withdrawal;
+//! * `fscache_volume::cache_priv`: an `Arc<T::VolumeData>`, under the
+//!   volume's spinlock (see `volume.rs`);
+//! * `fscache_cookie::cache_priv`: an `Arc<T::Object>`, under the cookie's
+//!   spinlock, attached and detached only by the lookup and withdrawal
+//!   callbacks (see `cookie.rs`);
 //! * `netfs_cache_resources`: `cache_priv` is the cookie (set by fscache),
-//!   `cache_priv2` a counted reference to the backing file ([`FileRef`]).
+//!   `cache_priv2` a counted reference to the backing file
+//!   ([`FileRef`](crate::kernel_ext::vfs::FileRef)).
 
 mod cache;
 mod cookie;
 mod cres;
+mod netfs_ops;
 mod ops;
 mod volume;
 
 pub(crate) use cache::CacheCookie;
-pub(crate) use cookie::{Cookie, CookieFlag, CookieRef};
+pub(crate) use cookie::{Cookie, CookieFlag, CookieLookup, CookieRef, CookieWithdrawal};
 pub(crate) use cres::{Cres, ReadHole, Source, Want, SREQ_COPY_TO_CACHE, SREQ_ONDEMAND};
 pub(crate) use ops::{CacheOps, OpsTable};
 pub(crate) use volume::VolumeHandle;

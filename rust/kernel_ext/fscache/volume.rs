@@ -1,12 +1,129 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Volumes (a netfs's group of cookies) of a cache.
+//! Volumes (a netfs's group of cookies) of a cache, and the backend's
+//! per-volume data.
+//!
+//! # The volume's `cache_priv`
+//!
+//! `fscache_volume::cache_priv` is null or holds one reference of an
+//! `Arc<T::VolumeData>` (`Arc::into_raw`), set when `acquire_volume`
+//! returns data and cleared by `free_volume` or [`VolumeRef::take_data`].
+//! This module reads and writes it only under the volume's spinlock
+//! (`volume->lock`, which fscache initialises and never takes itself; see
+//! [`PrivSlot`]).  Readers get a counted clone ([`data`]), so clearing the
+//! slot while someone uses the data frees nothing under their feet: the
+//! data goes when its last clone does.  fscache itself only tests the
+//! pointer for null (to know whether to call `free_volume`).
 
 use super::CacheOps;
 use crate::kernel_ext::bindings;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
-use kernel::prelude::*;
+use kernel::sync::{Arc, ArcBorrow};
+
+/// Exclusive access to a volume's `cache_priv`: holds `volume->lock`.
+///
+/// # Invariants
+///
+/// `volume` is alive and its lock is held by us until drop.  While held,
+/// nobody else reads or writes `cache_priv` from Rust (every access goes
+/// through a `PrivSlot`).  Nothing that may sleep, drop an `Arc` or call
+/// into fscache runs under it.
+struct PrivSlot {
+    volume: *mut bindings::fscache_volume,
+}
+
+impl PrivSlot {
+    /// Locks `volume`'s `cache_priv`.
+    ///
+    /// # Safety
+    ///
+    /// `volume` must stay alive until the guard is dropped.
+    unsafe fn lock(volume: *mut bindings::fscache_volume) -> Self {
+        // SAFETY: `volume` is alive (caller); fscache initialised its lock
+        // when it allocated the volume.
+        unsafe { bindings::cfrs_volume_lock(volume) };
+        // INVARIANT: We hold the lock of a live volume.
+        PrivSlot { volume }
+    }
+
+    /// The raw value of `cache_priv`.
+    fn get(&self) -> *mut kernel::ffi::c_void {
+        // SAFETY: The volume is alive and we hold its lock (invariants).
+        unsafe { (*self.volume).cache_priv }
+    }
+
+    /// Replaces `cache_priv`, returning the old value.
+    fn replace(&mut self, new: *mut kernel::ffi::c_void) -> *mut kernel::ffi::c_void {
+        // SAFETY: As in `get`.
+        unsafe { core::mem::replace(&mut (*self.volume).cache_priv, new) }
+    }
+}
+
+impl Drop for PrivSlot {
+    fn drop(&mut self) {
+        // SAFETY: We hold the lock of a live volume (invariants).
+        unsafe { bindings::cfrs_volume_unlock(self.volume) };
+    }
+}
+
+/// A counted clone of the backend's data of `volume`, if it has some.
+///
+/// # Safety
+///
+/// `volume` must be alive for the call and belong to a cache served by
+/// `T` (so that a non-null `cache_priv` is an `Arc<T::VolumeData>`).
+pub(super) unsafe fn data<T: CacheOps>(
+    volume: *mut bindings::fscache_volume,
+) -> Option<Arc<T::VolumeData>> {
+    // SAFETY: `volume` is alive (caller).
+    let slot = unsafe { PrivSlot::lock(volume) };
+    let p = slot.get() as *const T::VolumeData;
+    // SAFETY: A non-null `cache_priv` of a `T` volume holds a reference of
+    // an `Arc<T::VolumeData>` (module documentation), which cannot go away
+    // while we hold the lock; taking another only increments the count.
+    let data = (!p.is_null()).then(|| Arc::from(unsafe { ArcBorrow::from_raw(p) }));
+    drop(slot);
+    data
+}
+
+/// Stores `data` as the backend's data of `volume`, returning what was
+/// there (nothing, as fscache calls `acquire_volume` once per volume).
+///
+/// # Safety
+///
+/// As for [`data`].
+pub(super) unsafe fn set_data<T: CacheOps>(
+    volume: *mut bindings::fscache_volume,
+    data: Arc<T::VolumeData>,
+) -> Option<Arc<T::VolumeData>> {
+    // SAFETY: `volume` is alive (caller).
+    let mut slot = unsafe { PrivSlot::lock(volume) };
+    // INVARIANT: `cache_priv` holds the reference we give up here.
+    let old = slot.replace(Arc::into_raw(data) as *mut _);
+    drop(slot);
+    // SAFETY: The old value was null or a reference `cache_priv` held,
+    // now ours; it is dropped (if at all) outside the lock.
+    (!old.is_null()).then(|| unsafe { Arc::from_raw(old as *const T::VolumeData) })
+}
+
+/// Takes the backend's data out of `volume`: fscache will not call
+/// `free_volume` for it any more.
+///
+/// # Safety
+///
+/// As for [`data`].
+pub(super) unsafe fn take_data<T: CacheOps>(
+    volume: *mut bindings::fscache_volume,
+) -> Option<Arc<T::VolumeData>> {
+    // SAFETY: `volume` is alive (caller).
+    let mut slot = unsafe { PrivSlot::lock(volume) };
+    // INVARIANT: `cache_priv` is null again; its reference is ours.
+    let old = slot.replace(core::ptr::null_mut());
+    drop(slot);
+    // SAFETY: As in `set_data`.
+    (!old.is_null()).then(|| unsafe { Arc::from_raw(old as *const T::VolumeData) })
+}
 
 /// A volume of a cache served by `T`, as a backend may keep it in lists.
 ///
@@ -17,8 +134,8 @@ use kernel::prelude::*;
 /// the backend must forget the handle then, and must only use it in
 /// between (under its own lock, or while holding a [`VolumeRef`]).
 pub(crate) struct VolumeHandle<T: CacheOps> {
-    pub(super) ptr: NonNull<bindings::fscache_volume>,
-    pub(super) _p: PhantomData<T>,
+    ptr: NonNull<bindings::fscache_volume>,
+    _p: PhantomData<T>,
 }
 
 // SAFETY: fscache volumes are shared between threads with their own
@@ -38,6 +155,20 @@ impl<T: CacheOps> Clone for VolumeHandle<T> {
 }
 
 impl<T: CacheOps> VolumeHandle<T> {
+    /// The handle of `ptr`, for a callback.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a live volume of a cache registered with `T`, in
+    /// fscache's `acquire_volume` or `free_volume` callback.
+    pub(super) unsafe fn from_raw(ptr: NonNull<bindings::fscache_volume>) -> Self {
+        // INVARIANT: Guaranteed by the caller.
+        VolumeHandle {
+            ptr,
+            _p: PhantomData,
+        }
+    }
+
     /// The volume's address: a key that identifies it while it lives.
     pub(crate) fn addr(&self) -> usize {
         self.ptr.as_ptr() as usize
@@ -128,15 +259,12 @@ impl<T: CacheOps> VolumeRef<T> {
     }
 
     /// Detaches the backend's data from the volume (fscache will not call
-    /// `free_volume` for it any more).
-    pub(crate) fn take_data(&self) -> Option<KBox<T::VolumeData>> {
-        let v = self.ptr.as_ptr();
-        // SAFETY: We hold a reference.  `cache_priv` is null or was set by
-        // `OpsTable::<T>::acquire_volume` from `KBox::into_raw`.
-        unsafe {
-            let data = core::mem::replace(&mut (*v).cache_priv, core::ptr::null_mut());
-            (!data.is_null()).then(|| KBox::from_raw(data.cast::<T::VolumeData>()))
-        }
+    /// `free_volume` for it any more).  Users of the data still holding a
+    /// clone keep it alive until they drop it.
+    pub(crate) fn take_data(&self) -> Option<Arc<T::VolumeData>> {
+        // SAFETY: We hold a reference, so the volume is alive; it belongs
+        // to a cache served by `T` (type invariants).
+        unsafe { take_data::<T>(self.ptr.as_ptr()) }
     }
 }
 
