@@ -102,14 +102,28 @@ impl<T: CacheOps> Cookie<T> {
         }
     }
 
-    /// The netfs's coherency data for the object.
-    pub(crate) fn aux(&self) -> &[u8] {
-        // SAFETY: As for `key`; the backend only reads the aux data while
-        // fscache serialises the cookie's state machine (lookup, withdraw).
+    /// A copy of the netfs's coherency data for the object.
+    ///
+    /// A copy, not a borrow: the netfs may rewrite the bytes at any time
+    /// (`fscache_update_cookie`, `fscache_unuse_cookie`), without a lock.
+    pub(crate) fn aux(&self) -> CookieAux {
+        let mut aux = CookieAux {
+            buf: [0; 255],
+            len: 0,
+        };
+        // SAFETY: The cookie is alive while borrowed.  `aux_len` is set at
+        // acquisition and never changed; the helper returns the inline or
+        // allocated buffer of that many bytes, also fixed at acquisition.
+        // The bytes may change under us (as in C, which reads them the same
+        // way), so each is read once, volatile, and copied.
         unsafe {
-            let p = bindings::cfrs_fscache_get_aux(self.as_ptr());
-            core::slice::from_raw_parts(p.cast::<u8>(), usize::from((*self.as_ptr()).aux_len))
+            let p = bindings::cfrs_fscache_get_aux(self.as_ptr()).cast::<u8>();
+            aux.len = (*self.as_ptr()).aux_len;
+            for (i, b) in aux.buf.iter_mut().take(usize::from(aux.len)).enumerate() {
+                *b = core::ptr::read_volatile(p.add(i));
+            }
         }
+        aux
     }
 
     /// The hash of the cookie's key; its low byte picks the fan-out
@@ -248,6 +262,20 @@ impl<T: CacheOps> Cookie<T> {
             bindings::cfrs_cookie_unlock(c);
             object
         }
+    }
+}
+
+/// A copy of a cookie's coherency data (at most 255 bytes, as `aux_len`
+/// is a `u8`); dereferences to the bytes.
+pub(crate) struct CookieAux {
+    buf: [u8; 255],
+    len: u8,
+}
+
+impl core::ops::Deref for CookieAux {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
     }
 }
 
