@@ -8,7 +8,7 @@ use crate::cachefiles::object::{Object, DIO_BLOCK_SIZE};
 use crate::cachefiles::volume::CacheVolume;
 use crate::kernel_ext::fscache::{
     CacheOps, Cookie, CookieFlag, CookieLookup, CookieWithdrawal, Cres, ReadHole, Source,
-    VolumeHandle, Want,
+    VolumeHandle, VolumeList, Want,
 };
 use crate::kernel_ext::vfs::IovIter;
 use crate::logic::cmd::errno::*;
@@ -22,12 +22,16 @@ impl CacheOps for Cache {
     type VolumeData = CacheVolume;
     type Object = Object;
 
-    fn acquire_volume(this: &Self, volume: VolumeHandle<Self>) -> Option<Arc<CacheVolume>> {
-        Cache::acquire_volume(this, &volume)
+    fn volumes(this: &Self) -> &VolumeList<Self> {
+        &this.volumes
     }
 
-    fn free_volume(this: &Self, volume: VolumeHandle<Self>, data: Arc<CacheVolume>) {
-        this.free_volume(&volume, data)
+    fn acquire_volume(this: &Self, volume: &VolumeHandle<Self>) -> Option<Arc<CacheVolume>> {
+        Cache::acquire_volume(this, volume)
+    }
+
+    fn free_volume(this: &Self, data: Arc<CacheVolume>) {
+        this.free_volume(data)
     }
 
     fn lookup_cookie(this: ArcBorrow<'_, Self>, cookie: CookieLookup<'_, Self>) -> bool {

@@ -37,7 +37,7 @@ impl Cache {
             let busy = {
                 let volumes = self.volumes.lock();
                 let found = volumes
-                    .values()
+                    .iter()
                     .filter(|v| v.has_accesses())
                     .find_map(|v| v.try_get());
                 found
@@ -57,23 +57,23 @@ impl Cache {
         loop {
             let taken = {
                 let mut volumes = self.volumes.lock();
-                let Some((&addr, first)) = volumes.iter().next() else {
+                let Some(first) = volumes.iter().next() else {
                     return;
                 };
                 match first.try_get() {
                     // Being freed: `free_volume` will remove it; let it run.
                     None => None,
                     Some(volume) => {
-                        volumes.remove(&addr);
-                        Some(volume)
+                        let data = volumes.detach(&volume);
+                        Some((volume, data))
                     }
                 }
             };
-            let Some(volume) = taken else {
+            let Some((volume, data)) = taken else {
                 vfs::cond_resched();
                 continue;
             };
-            if let Some(data) = volume.take_data() {
+            if let Some(data) = data {
                 let _ = self.set_volume_xattr(bound, &data.dentry.dentry, volume.coherency());
             }
         }
@@ -120,19 +120,14 @@ impl Cache {
             fanout.push(fan, GFP_KERNEL).ok()?;
         }
         let data = Arc::new(CacheVolume { fanout, dentry }, GFP_KERNEL).ok()?;
-        self.volumes
-            .lock()
-            .try_create_and_insert(volume.addr(), volume.clone(), GFP_KERNEL)
-            .ok()?;
         // Keep fscache from waiting for the volume to go idle until unbind.
         volume.pin_access();
         Some(data)
     }
 
-    /// fscache frees `volume` (C's `cachefiles_free_volume`): unlist it
-    /// and release its directories.
-    pub(super) fn free_volume(&self, volume: &VolumeHandle<Cache>, data: Arc<CacheVolume>) {
-        self.volumes.lock().remove(&volume.addr());
+    /// fscache frees a volume (C's `cachefiles_free_volume`; the glue has
+    /// unlisted it): release its directories.
+    pub(super) fn free_volume(&self, data: Arc<CacheVolume>) {
         drop(data);
     }
 }

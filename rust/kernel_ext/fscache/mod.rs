@@ -13,6 +13,7 @@
 //! One concept per file:
 //! * `cache.rs`: [`CacheCookie`], registering a cache and withdrawing it;
 //! * `volume.rs`: [`VolumeHandle`], [`VolumeRef`] and the volume's data;
+//!   `volume_list.rs`: [`VolumeList`], the served volumes (unbind);
 //! * `cookie.rs`: [`Cookie`], [`CookieRef`], [`CookieFlag`] and the tokens
 //!   of the cookie's state machine ([`CookieLookup`], [`CookieWithdrawal`]);
 //! * `cres.rs`: [`Cres`] (an operation's `netfs_cache_resources`),
@@ -39,12 +40,11 @@ mod cres;
 mod netfs_ops;
 mod ops;
 mod volume;
+mod volume_list;
 
 pub(crate) use cache::CacheCookie;
 pub(crate) use cookie::{Cookie, CookieFlag, CookieLookup, CookieRef, CookieWithdrawal};
 pub(crate) use cres::{Cres, ReadHole, Source, Want, SREQ_COPY_TO_CACHE, SREQ_ONDEMAND};
 pub(crate) use ops::{CacheOps, OpsTable};
-pub(crate) use volume::VolumeHandle;
-// Not named outside yet; re-exported so the path stays what it was.
-#[allow(unused_imports)]
-pub(crate) use volume::VolumeRef;
+pub(crate) use volume::{VolumeHandle, VolumeRef};
+pub(crate) use volume_list::VolumeList;

@@ -13,7 +13,7 @@
 //! [`VolumeHandle`]s and [`Cres`].
 
 use super::{volume, Cookie, CookieLookup, CookieWithdrawal, Cres, ReadHole, Source};
-use super::{VolumeHandle, Want};
+use super::{VolumeHandle, VolumeList, Want};
 use crate::kernel_ext::bindings;
 use crate::kernel_ext::vfs::IovIter;
 use crate::logic::cmd::Errno;
@@ -37,12 +37,17 @@ pub(crate) trait CacheOps: Send + Sync + Sized + 'static {
     /// The backend's object of a cookie (in the cookie's `cache_priv`).
     type Object: Send + Sync;
 
-    /// A netfs starts using `volume` in this cache.  Returning `None`
-    /// leaves the volume unusable: lookups of its cookies then fail.
-    fn acquire_volume(this: &Self, volume: VolumeHandle<Self>) -> Option<Arc<Self::VolumeData>>;
-    /// fscache frees `volume`; `data` is what `acquire_volume` returned
-    /// (not called if it returned `None` or the data was taken).
-    fn free_volume(this: &Self, volume: VolumeHandle<Self>, data: Arc<Self::VolumeData>);
+    /// The list of the volumes the cache serves (C's `cache->volumes`),
+    /// which the trampolines maintain.
+    fn volumes(this: &Self) -> &VolumeList<Self>;
+    /// A netfs starts using `volume` in this cache.  Returning data lists
+    /// the volume in [`volumes`](CacheOps::volumes); `None` leaves it
+    /// unusable (lookups of its cookies then fail).
+    fn acquire_volume(this: &Self, volume: &VolumeHandle<Self>) -> Option<Arc<Self::VolumeData>>;
+    /// fscache frees a volume, already unlisted; `data` is what
+    /// `acquire_volume` returned (not called if it returned `None` or the
+    /// data was detached).
+    fn free_volume(this: &Self, data: Arc<Self::VolumeData>);
     /// Finds or creates the backing object of `cookie` (attaching it with
     /// [`CookieLookup::attach`]); `false` if the cache cannot serve it.  An
     /// object attached before failing is still withdrawn later.
@@ -189,11 +194,19 @@ impl<T: CacheOps> OpsTable<T> {
         let this = unsafe { Self::backend((*volume).cache) };
         // SAFETY: fscache passes a non-null volume; this is its callback.
         let handle = unsafe { VolumeHandle::from_raw(NonNull::new_unchecked(volume)) };
-        if let Some(data) = T::acquire_volume(this, handle) {
+        // The list entry first: listing cannot fail once the backend made
+        // its data (and pinned the volume's accesses).
+        let Ok(node) = VolumeList::node(&handle) else {
+            return;
+        };
+        if let Some(data) = T::acquire_volume(this, &handle) {
             // SAFETY: The volume is alive and of a `T` cache.
             let old = unsafe { volume::set_data::<T>(volume, data) };
             // fscache acquires a volume once; nothing to drop normally.
             drop(old);
+            // With data set, fscache will call `free_volume`, which
+            // unlists the volume.
+            T::volumes(this).insert(node);
         }
     }
 
@@ -203,15 +216,15 @@ impl<T: CacheOps> OpsTable<T> {
     unsafe extern "C" fn free_volume(volume: *mut bindings::fscache_volume) {
         // SAFETY: As in `acquire_volume`.
         let this = unsafe { Self::backend((*volume).cache) };
+        // fscache frees the volume after this: unlist it first.
+        T::volumes(this).remove(volume as usize);
         // SAFETY: The volume is alive and of a `T` cache.  fscache calls
-        // this only with data set, but `acquire_volume` may have returned
-        // `None` and `take_data` may have run: check.
+        // this only with data set, but check (`acquire_volume` may have
+        // returned `None`, or the data may have been detached).
         let Some(data) = (unsafe { volume::take_data::<T>(volume) }) else {
             return;
         };
-        // SAFETY: fscache passes a non-null volume; this is its callback.
-        let handle = unsafe { VolumeHandle::from_raw(NonNull::new_unchecked(volume)) };
-        T::free_volume(this, handle, data);
+        T::free_volume(this, data);
     }
 
     /// # Safety

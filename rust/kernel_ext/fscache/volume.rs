@@ -7,7 +7,8 @@
 //!
 //! `fscache_volume::cache_priv` is null or holds one reference of an
 //! `Arc<T::VolumeData>` (`Arc::into_raw`), set when `acquire_volume`
-//! returns data and cleared by `free_volume` or [`VolumeRef::take_data`].
+//! returns data and cleared by `free_volume` or
+//! [`VolumeListGuard::detach`](super::volume_list::VolumeListGuard::detach).
 //! This module reads and writes it only under the volume's spinlock
 //! (`volume->lock`, which fscache initialises and never takes itself; see
 //! [`PrivSlot`]).  Readers get a counted clone ([`data`]), so clearing the
@@ -125,14 +126,17 @@ pub(super) unsafe fn take_data<T: CacheOps>(
     (!old.is_null()).then(|| unsafe { Arc::from_raw(old as *const T::VolumeData) })
 }
 
-/// A volume of a cache served by `T`, as a backend may keep it in lists.
+/// A volume of a cache served by `T`, uncounted.
+///
+/// Not `Clone`, and the backend only ever borrows one: from the
+/// `acquire_volume` callback, or from a locked
+/// [`VolumeList`](super::VolumeList), whose copies are unlisted before
+/// fscache frees their volumes.  A counted reference is [`VolumeRef`].
 ///
 /// # Invariants
 ///
-/// `ptr` is an fscache volume whose `cache` is registered with `T`.  It is
-/// alive from `acquire_volume` until fscache calls `free_volume` for it;
-/// the backend must forget the handle then, and must only use it in
-/// between (under its own lock, or while holding a [`VolumeRef`]).
+/// `ptr` is an fscache volume whose `cache` is registered with `T`, alive
+/// while the handle is borrowed (see above).
 pub(crate) struct VolumeHandle<T: CacheOps> {
     ptr: NonNull<bindings::fscache_volume>,
     _p: PhantomData<T>,
@@ -144,27 +148,27 @@ unsafe impl<T: CacheOps> Send for VolumeHandle<T> {}
 // SAFETY: As above.
 unsafe impl<T: CacheOps> Sync for VolumeHandle<T> {}
 
-impl<T: CacheOps> Clone for VolumeHandle<T> {
-    fn clone(&self) -> Self {
-        // INVARIANT: The same volume, under the same rules.
-        VolumeHandle {
-            ptr: self.ptr,
-            _p: PhantomData,
-        }
-    }
-}
-
 impl<T: CacheOps> VolumeHandle<T> {
     /// The handle of `ptr`, for a callback.
     ///
     /// # Safety
     ///
-    /// `ptr` must be a live volume of a cache registered with `T`, in
-    /// fscache's `acquire_volume` or `free_volume` callback.
+    /// `ptr` must be a live volume of a cache registered with `T`, and the
+    /// handle must not outlive it: a callback's own, or the volume list's
+    /// copy (see [`VolumeList`](super::VolumeList)).
     pub(super) unsafe fn from_raw(ptr: NonNull<bindings::fscache_volume>) -> Self {
         // INVARIANT: Guaranteed by the caller.
         VolumeHandle {
             ptr,
+            _p: PhantomData,
+        }
+    }
+
+    /// A copy, for the volume list (which keeps the invariants).
+    pub(super) fn dup(&self) -> Self {
+        // INVARIANT: The same volume, under the list's rules.
+        VolumeHandle {
+            ptr: self.ptr,
             _p: PhantomData,
         }
     }
@@ -258,13 +262,13 @@ impl<T: CacheOps> VolumeRef<T> {
         unsafe { bindings::fscache_withdraw_volume(self.ptr.as_ptr()) };
     }
 
-    /// Detaches the backend's data from the volume (fscache will not call
-    /// `free_volume` for it any more).  Users of the data still holding a
-    /// clone keep it alive until they drop it.
-    pub(crate) fn take_data(&self) -> Option<Arc<T::VolumeData>> {
-        // SAFETY: We hold a reference, so the volume is alive; it belongs
-        // to a cache served by `T` (type invariants).
-        unsafe { take_data::<T>(self.ptr.as_ptr()) }
+    /// The volume's address (the key of the volume list).
+    pub(crate) fn addr(&self) -> usize {
+        self.ptr.as_ptr() as usize
+    }
+
+    pub(super) fn as_ptr(&self) -> *mut bindings::fscache_volume {
+        self.ptr.as_ptr()
     }
 }
 
