@@ -370,8 +370,10 @@ pub(crate) struct CookieRef<T: CacheOps> {
 
 // SAFETY: Cookies are reference counted and used from any thread.
 unsafe impl<T: CacheOps> Send for CookieRef<T> {}
-// SAFETY: `Cookie` methods are safe to call concurrently (atomics, fields
-// fixed at acquisition, or serialised by fscache).
+// SAFETY: `Cookie` methods are safe to call concurrently: fields fixed at
+// acquisition, atomic flag operations, single-word volatile reads and
+// writes (C's READ_ONCE/WRITE_ONCE), copies of the aux data, and
+// `cache_priv` under the cookie's lock.
 unsafe impl<T: CacheOps> Sync for CookieRef<T> {}
 
 impl<T: CacheOps> core::ops::Deref for CookieRef<T> {
