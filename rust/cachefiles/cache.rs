@@ -28,7 +28,7 @@
 use crate::cachefiles::object::Object;
 use crate::cachefiles::ondemand;
 use crate::cachefiles::ondemand::Requests;
-use crate::kernel_ext::fscache::{CacheCookie, VolumeHandle};
+use crate::kernel_ext::fscache::{CacheCookie, VolumeList};
 use crate::kernel_ext::poll::{PollQueue, WaitKey};
 use crate::kernel_ext::vfs;
 use crate::kernel_ext::vfs::{Cred, Dentry, Mount, S_KERNEL_FILE};
@@ -119,7 +119,7 @@ pub(crate) struct Cache {
     /// needed to withdraw them on unbind.  A mutex, as inserting allocates
     /// with `GFP_KERNEL`.
     #[pin]
-    pub(super) volumes: Mutex<RBTree<usize, VolumeHandle<Cache>>>,
+    pub(super) volumes: VolumeList<Cache>,
     /// The live objects, by address (C's `object_list`).
     #[pin]
     pub(super) objects: Mutex<RBTree<usize, Arc<Object>>>,
@@ -153,7 +153,7 @@ impl Cache {
                 }),
                 bound <- kernel::new_spinlock!(None),
                 pollwq <- PollQueue::new(kernel::c_str!("cachefiles_rs_pollwq"), &POLLWQ_KEY),
-                volumes <- kernel::new_mutex!(RBTree::new()),
+                volumes <- VolumeList::new(),
                 objects <- kernel::new_mutex!(RBTree::new()),
                 reqs <- kernel::new_mutex!(Requests::new()),
                 f_released: AtomicU32::new(0),

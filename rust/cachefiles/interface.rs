@@ -7,34 +7,51 @@ use crate::cachefiles::cache::Cache;
 use crate::cachefiles::object::{Object, DIO_BLOCK_SIZE};
 use crate::cachefiles::volume::CacheVolume;
 use crate::kernel_ext::fscache::{
-    CacheOps, Cookie, CookieFlag, Cres, ReadHole, Source, VolumeHandle, Want,
+    CacheOps, Cookie, CookieFlag, CookieLookup, CookieWithdrawal, Cres, ReadHole, Source,
+    VolumeHandle, VolumeList, Want,
 };
 use crate::kernel_ext::vfs::IovIter;
 use crate::logic::cmd::errno::*;
 use crate::logic::cmd::Errno;
 use core::sync::atomic::Ordering;
-use kernel::prelude::KBox;
+use kernel::prelude::vtable;
 use kernel::sync::{Arc, ArcBorrow};
 
+#[vtable]
 impl CacheOps for Cache {
     type VolumeData = CacheVolume;
     type Object = Object;
 
-    fn acquire_volume(this: &Self, volume: VolumeHandle<Self>) -> Option<KBox<CacheVolume>> {
-        Cache::acquire_volume(this, &volume)
+    fn volumes(this: &Self) -> &VolumeList<Self> {
+        &this.volumes
     }
 
-    fn free_volume(this: &Self, volume: VolumeHandle<Self>, data: KBox<CacheVolume>) {
-        this.free_volume(&volume, data)
+    fn acquire_volume(this: &Self, volume: &VolumeHandle<Self>) -> Option<Arc<CacheVolume>> {
+        Cache::acquire_volume(this, volume)
     }
 
-    fn lookup_cookie(this: ArcBorrow<'_, Self>, cookie: &Cookie<Self>) -> bool {
-        Cache::lookup_cookie(&this.into(), cookie)
+    fn free_volume(this: &Self, data: Arc<CacheVolume>) {
+        this.free_volume(data)
     }
 
-    fn withdraw_cookie(this: &Self, cookie: &Cookie<Self>) {
-        Cache::withdraw_cookie(this, cookie)
+    fn lookup_cookie(this: ArcBorrow<'_, Self>, cookie: CookieLookup<'_, Self>) -> bool {
+        Cache::lookup_cookie(&this.into(), &cookie)
     }
+
+    fn withdraw_cookie(this: &Self, cookie: CookieWithdrawal<'_, Self>) {
+        Cache::withdraw_cookie(this, &cookie)
+    }
+
+    /// Resizing is a no-op: on-demand objects are sized by the daemon.
+    fn resize_cookie(_this: &Self, _cres: &mut Cres<'_, Self>, _new_size: i64) {}
+
+    /// Invalidation is not supported: the cookie stops being cached.
+    fn invalidate_cookie(_this: &Self, _cookie: &Cookie<Self>) -> bool {
+        false
+    }
+
+    /// Nothing to prepare: the netfs does not write to objects.
+    fn prepare_to_write(_this: &Self, _cookie: &Cookie<Self>) {}
 
     fn begin_operation(_this: &Self, cres: &mut Cres<'_, Self>, want: Want) -> bool {
         Cache::begin_operation(cres, want)
@@ -48,6 +65,34 @@ impl CacheOps for Cache {
         hole: ReadHole,
     ) -> Result<usize, Errno> {
         Cache::read_object(cres, pos, iter, hole)
+    }
+
+    /// Writes are refused: on-demand data comes from the daemon.
+    fn write(
+        _this: &Self,
+        _cres: &mut Cres<'_, Self>,
+        _pos: i64,
+        _iter: &mut IovIter,
+    ) -> Result<usize, Errno> {
+        Err(ENOBUFS)
+    }
+
+    /// Reads outside on-demand mode go to the server.
+    fn prepare_read(_this: &Self, _cres: &mut Cres<'_, Self>, _i_size: u64) -> Source {
+        Source::DownloadFromServer
+    }
+
+    /// Writes are refused (`ENOBUFS`: the netfs then does not cache).
+    fn prepare_write(
+        _this: &Self,
+        _cres: &mut Cres<'_, Self>,
+        _start: &mut i64,
+        _len: &mut usize,
+        _upper_len: usize,
+        _i_size: i64,
+        _no_space_allocated_yet: bool,
+    ) -> Result<(), Errno> {
+        Err(ENOBUFS)
     }
 
     fn prepare_ondemand_read(
@@ -75,7 +120,7 @@ impl CacheOps for Cache {
 impl Cache {
     /// Finds or creates the backing file of `cookie` (C's
     /// `cachefiles_lookup_cookie`).
-    pub(crate) fn lookup_cookie(self: &Arc<Self>, cookie: &Cookie<Cache>) -> bool {
+    pub(crate) fn lookup_cookie(self: &Arc<Self>, cookie: &CookieLookup<'_, Cache>) -> bool {
         // Only on-demand mode is served; a normal-mode netfs runs uncached.
         if !self.ondemand() {
             return false;
@@ -92,7 +137,7 @@ impl Cache {
         drop(cookie.attach(object.clone()));
         let found = {
             let _as_cache = bound.cred.override_current();
-            self.look_up_object(&bound, vol, &object)
+            self.look_up_object(&bound, &vol, &object)
         };
         if !found {
             // The object stays attached: fscache withdraws it later.
@@ -111,7 +156,7 @@ impl Cache {
     /// Drops the cookie's object (C's `cachefiles_withdraw_cookie`): sends
     /// CLOSE and fails its requests, commits the file (xattr, link) unless
     /// the netfs retired it, and releases the file.
-    pub(crate) fn withdraw_cookie(&self, cookie: &Cookie<Cache>) {
+    pub(crate) fn withdraw_cookie(&self, cookie: &CookieWithdrawal<'_, Cache>) {
         let Some(object) = cookie.detach() else {
             return;
         };

@@ -4,7 +4,6 @@
 //! reads, the on-demand read decision and occupancy queries.
 
 use crate::cachefiles::cache::Cache;
-use crate::cachefiles::object::Object;
 use crate::kernel_ext::fscache::{
     CookieFlag, Cres, ReadHole, Source, Want, SREQ_COPY_TO_CACHE, SREQ_ONDEMAND,
 };
@@ -12,7 +11,6 @@ use crate::kernel_ext::vfs::{IovIter, Whence};
 use crate::logic::cmd::errno::*;
 use crate::logic::cmd::Errno;
 use kernel::prelude::pr_err;
-use kernel::sync::Arc;
 
 impl Cache {
     /// Gives an I/O operation its file (C's `cachefiles_begin_operation`).
@@ -95,7 +93,6 @@ impl Cache {
         let (Some(file), Some(object)) = (cres.file().cloned(), cres.cookie().object()) else {
             return Source::DownloadFromServer;
         };
-        let object: Arc<Object> = object.into();
         let bsize = object.bound.bsize as i64;
         let _as_cache = object.bound.cred.override_current();
         let mut len = *len_out as i64;

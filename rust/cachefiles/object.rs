@@ -140,7 +140,7 @@ impl Object {
         let (Some(vol), Some(file)) = (self.cookie().volume_data(), self.file()) else {
             return None;
         };
-        let fan = self.fan(vol)?;
+        let fan = self.fan(&vol)?;
         let lock = fan.lock_dir().ok()?;
         Some(f(&file, fan, &lock))
     }

@@ -10,7 +10,8 @@ use crate::kernel_ext::vfs;
 use crate::kernel_ext::vfs::Dentry;
 use crate::logic::cmd::errno::*;
 use crate::logic::layout;
-use kernel::prelude::{KBox, KVec, GFP_KERNEL};
+use kernel::prelude::{KVec, GFP_KERNEL};
+use kernel::sync::Arc;
 
 /// A volume as this cache serves it (C's `struct cachefiles_volume`): its
 /// directory `cache/I<key>` and the 256 fan-out directories in it, all
@@ -36,7 +37,7 @@ impl Cache {
             let busy = {
                 let volumes = self.volumes.lock();
                 let found = volumes
-                    .values()
+                    .iter()
                     .filter(|v| v.has_accesses())
                     .find_map(|v| v.try_get());
                 found
@@ -56,30 +57,30 @@ impl Cache {
         loop {
             let taken = {
                 let mut volumes = self.volumes.lock();
-                let Some((&addr, first)) = volumes.iter().next() else {
+                let Some(first) = volumes.iter().next() else {
                     return;
                 };
                 match first.try_get() {
                     // Being freed: `free_volume` will remove it; let it run.
                     None => None,
                     Some(volume) => {
-                        volumes.remove(&addr);
-                        Some(volume)
+                        let data = volumes.detach(&volume);
+                        Some((volume, data))
                     }
                 }
             };
-            let Some(volume) = taken else {
+            let Some((volume, data)) = taken else {
                 vfs::cond_resched();
                 continue;
             };
-            if let Some(data) = volume.take_data() {
+            if let Some(data) = data {
                 let _ = self.set_volume_xattr(bound, &data.dentry.dentry, volume.coherency());
             }
         }
     }
 
     /// Sets up `volume`'s directories (C's `cachefiles_acquire_volume`).
-    pub(super) fn acquire_volume(&self, volume: &VolumeHandle<Cache>) -> Option<KBox<CacheVolume>> {
+    pub(super) fn acquire_volume(&self, volume: &VolumeHandle<Cache>) -> Option<Arc<CacheVolume>> {
         let bound = self.bound()?;
         let _as_cache = bound.cred.override_current();
         let name = layout::volume_dir_name(volume.key())?;
@@ -118,20 +119,15 @@ impl Cache {
                 .ok()?;
             fanout.push(fan, GFP_KERNEL).ok()?;
         }
-        let data = KBox::new(CacheVolume { fanout, dentry }, GFP_KERNEL).ok()?;
-        self.volumes
-            .lock()
-            .try_create_and_insert(volume.addr(), volume.clone(), GFP_KERNEL)
-            .ok()?;
+        let data = Arc::new(CacheVolume { fanout, dentry }, GFP_KERNEL).ok()?;
         // Keep fscache from waiting for the volume to go idle until unbind.
         volume.pin_access();
         Some(data)
     }
 
-    /// fscache frees `volume` (C's `cachefiles_free_volume`): unlist it
-    /// and release its directories.
-    pub(super) fn free_volume(&self, volume: &VolumeHandle<Cache>, data: KBox<CacheVolume>) {
-        self.volumes.lock().remove(&volume.addr());
+    /// fscache frees a volume (C's `cachefiles_free_volume`; the glue has
+    /// unlisted it): release its directories.
+    pub(super) fn free_volume(&self, data: Arc<CacheVolume>) {
         drop(data);
     }
 }

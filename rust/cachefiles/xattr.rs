@@ -59,7 +59,7 @@ impl Cache {
         let buf = buf.get_mut(..want).ok_or(ESTALE)?;
         match file.get_xattr(xattr_name(), buf) {
             Ok(n) if n == want => {
-                match layout::check_object_xattr(buf, aux, object.cookie().object_size()) {
+                match layout::check_object_xattr(buf, &aux, object.cookie().object_size()) {
                     Ok(()) => Ok(()),
                     Err(layout::Mismatch::Dirty) => {
                         pr_warn!("Dirty object in cache\n");
@@ -91,7 +91,7 @@ impl Cache {
             &mut buf,
             object.cookie().object_size(),
             content,
-            object.cookie().aux(),
+            &object.cookie().aux(),
         )
         .ok_or(EINVAL)?;
         file.set_xattr(xattr_name(), &buf[..len]).inspect_err(|e| {

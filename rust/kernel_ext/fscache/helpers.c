@@ -87,3 +87,23 @@ bool cfrs_cookie_test_and_clear_flag(struct fscache_cookie *cookie, int bit)
 {
 	return test_and_clear_bit(bit, &cookie->flags);
 }
+
+void cfrs_cookie_lock(struct fscache_cookie *cookie)
+{
+	spin_lock(&cookie->lock);
+}
+
+void cfrs_cookie_unlock(struct fscache_cookie *cookie)
+{
+	spin_unlock(&cookie->lock);
+}
+
+void cfrs_volume_lock(struct fscache_volume *volume)
+{
+	spin_lock(&volume->lock);
+}
+
+void cfrs_volume_unlock(struct fscache_volume *volume)
+{
+	spin_unlock(&volume->lock);
+}

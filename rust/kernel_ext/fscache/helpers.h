@@ -29,5 +29,10 @@ void cfrs_fscache_uncount_object(struct fscache_cache *cache);
 bool cfrs_cookie_test_flag(struct fscache_cookie *cookie, int bit);
 void cfrs_cookie_set_flag(struct fscache_cookie *cookie, int bit, bool on);
 bool cfrs_cookie_test_and_clear_flag(struct fscache_cookie *cookie, int bit);
+/* The locks guarding cache_priv (see cookie.rs and volume.rs). */
+void cfrs_cookie_lock(struct fscache_cookie *cookie);
+void cfrs_cookie_unlock(struct fscache_cookie *cookie);
+void cfrs_volume_lock(struct fscache_volume *volume);
+void cfrs_volume_unlock(struct fscache_volume *volume);
 
 #endif /* CFRS_FSCACHE_HELPERS_H */
