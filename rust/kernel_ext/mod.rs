@@ -11,7 +11,8 @@
 //! * [`vfs`]: paths, dentries, inodes, mounts, files, credentials;
 //! * [`fscache`]: the cache-backend side of fscache and netfs;
 //! * [`param`]: the module parameters (declared in C);
-//! * [`errno`]: the kernel's errno numbers, for [`crate::logic::errno`].
+//! * [`errno`]: the kernel's errno numbers, for [`crate::logic::errno`];
+//! * [`rbmap`]: the kernel's red-black tree as the request table's map.
 //!
 //! The C files next to them (`helpers.c`, `vfs/helpers.c`,
 //! `fscache/helpers.c`, `param.c`) wrap static inlines and macros.
@@ -24,4 +25,5 @@ pub(crate) mod fscache;
 pub(crate) mod miscdev;
 pub(crate) mod param;
 pub(crate) mod poll;
+pub(crate) mod rbmap;
 pub(crate) mod vfs;

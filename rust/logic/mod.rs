@@ -7,12 +7,14 @@
 //! * [`errno`]: errno values (numbers from the kernel's uapi constants);
 //! * [`cmd`]: the devnode's command parser and status line;
 //! * [`layout`]: the cache directory's names and xattrs;
-//! * [`object_state`]: an object's on-demand state machine.
+//! * [`object_state`]: an object's on-demand state machine;
+//! * [`reqtable`]: the on-demand request table and its id allocators.
 
 pub(crate) mod cmd;
 pub(crate) mod errno;
 pub(crate) mod layout;
 pub(crate) mod object_state;
+pub(crate) mod reqtable;
 
 /// The errno numbers [`errno`] is built from: the kernel's own constants.
 use crate::kernel_ext::errno as sys;

@@ -31,7 +31,7 @@ pub(super) fn get_fd(cache: &Arc<Cache>, req: &Request) -> Result<PendingFd<Obje
         }
     };
     let free_id = |e: Errno| {
-        let _ = cache.reqs.lock().ids.remove(&id);
+        let _ = cache.reqs.lock().free_object_id(id);
         object.od.lock().fd_open_failed();
         Err(e)
     };
@@ -61,8 +61,12 @@ impl AnonFdOps for Object {
             let mut reqs = cache.reqs.lock();
             let id = this.od.lock().fd_released();
             // Pending CLOSEs the daemon has not seen need no delivery now.
-            reqs.drain_object(&this, |e| e.new && e.req.opcode == Opcode::Close, None);
-            let _ = reqs.ids.remove(&id);
+            reqs.finish_object(
+                &this,
+                |e| e.is_new() && e.req().opcode == Opcode::Close,
+                None,
+            );
+            let _ = reqs.free_object_id(id);
         }
         // The object reference goes before the pin: unbinding waits for
         // every object to be freed.

@@ -102,7 +102,7 @@ fn send_req(object: &Arc<Object>, opcode: Opcode, body: KVec<u8>) -> Result<(), 
             drop(reqs);
             return fail(e);
         }
-        match reqs.insert(&req) {
+        match reqs.insert(req.object_addr(), req.clone()) {
             Ok(id) => id,
             Err(e) => {
                 drop(reqs);
@@ -178,70 +178,49 @@ pub(crate) fn clean_object(object: &Arc<Object>) {
     let cache = &object.cache;
     let mut reqs = cache.reqs.lock();
     if object.od.lock().withdrawn() {
-        reqs.drain_object(object, |_| true, Some(EIO));
+        reqs.finish_object(object, |_| true, Some(EIO));
     }
 }
 
 /// Fails every pending request: the cache is dead (C's
 /// `cachefiles_flush_reqs`).  The caller has set `DEAD`.
 pub(crate) fn flush(cache: &Cache) {
-    cache.reqs.lock().drain_all(EIO);
+    cache.reqs.lock().finish_all(EIO);
 }
 
 /// Whether the daemon has a request to read (C's on-demand `poll` rule:
 /// READs of a re-opening object do not count).
 pub(crate) fn has_readable(cache: &Cache) -> bool {
     let reqs = cache.reqs.lock();
-    let readable = reqs
-        .table
-        .values()
-        .any(|e| e.new && !(e.req.opcode == Opcode::Read && e.req.object.od.lock().is_reopening()));
+    let readable =
+        reqs.any_new(|req| !(req.opcode == Opcode::Read && req.object.od.lock().is_reopening()));
     readable
 }
 
 /// `restore`: every pending request becomes new again, for a restarted
 /// daemon (C's `cachefiles_ondemand_restore`).
 pub(crate) fn restore(cache: &Cache) {
-    {
-        let mut reqs = cache.reqs.lock();
-        for e in reqs.table.values_mut() {
-            e.new = true;
-        }
-    }
+    cache.reqs.lock().mark_all_new();
     cache.wake_daemon();
 }
 
-/// Picks the next new request from `start` on, then from the beginning
-/// (round robin), meeting READs of closed objects on the way (C's
-/// `cachefiles_ondemand_select_req`).
+/// Picks the next new request round robin ([`Requests::select`]), meeting
+/// READs of closed objects on the way (C's `cachefiles_ondemand_select_req`).
 fn select(reqs: &Requests) -> Option<u32> {
-    let start = reqs.req_id_next;
-    for pass in 0..2 {
-        for (&id, e) in reqs.table.iter() {
-            let first = u64::from(id) >= start;
-            if (pass == 0) != first {
-                if pass == 1 {
-                    break;
-                }
-                continue;
-            }
-            if !e.new {
-                continue;
-            }
-            if e.req.opcode != Opcode::Read {
-                return Some(id);
-            }
-            let action = e.req.object.od.lock().read_met();
-            match action {
-                ReadAction::Deliver => return Some(id),
-                ReadAction::Skip => {}
-                ReadAction::Reopen => {
-                    e.req.object.queue_reopen();
-                }
+    reqs.select(|req| {
+        if req.opcode != Opcode::Read {
+            return true;
+        }
+        let action = req.object.od.lock().read_met();
+        match action {
+            ReadAction::Deliver => true,
+            ReadAction::Skip => false,
+            ReadAction::Reopen => {
+                req.object.queue_reopen();
+                false
             }
         }
-    }
-    None
+    })
 }
 
 /// The daemon's `read()`: one message, or 0 bytes when nothing is
@@ -257,16 +236,16 @@ pub(crate) fn daemon_read(
         let Some(id) = select(&reqs) else {
             return Ok(0);
         };
-        let Some(entry) = reqs.table.get_mut(&id) else {
+        let Some(req) = reqs.get(id) else {
             return Ok(0);
         };
-        let n = MSG_HEADER + entry.req.body.len();
+        let n = MSG_HEADER + req.body.len();
         if n > buflen {
             return Err(EMSGSIZE);
         }
-        entry.new = false;
-        let req = entry.req.clone();
-        reqs.req_id_next = u64::from(id) + 1;
+        let Some(req) = reqs.mark_read(id).cloned() else {
+            return Ok(0);
+        };
         (id, req, n)
     };
     let ret = deliver(cache, id, &req, n, write);

@@ -45,6 +45,9 @@ pub mod layout;
 #[path = "../../../rust/logic/object_state.rs"]
 pub mod object_state;
 
+#[path = "../../../rust/logic/reqtable.rs"]
+pub mod reqtable;
+
 #[cfg(test)]
 mod tests;
 
@@ -53,3 +56,6 @@ mod layout_tests;
 
 #[cfg(test)]
 mod object_state_tests;
+
+#[cfg(test)]
+mod reqtable_tests;
