@@ -28,6 +28,7 @@
 #include "param.h"
 #include "fscache/helpers.h"
 #include "vfs/helpers.h"
+#include "trace/trace.h"
 
 /* Macros that expand to casts or expressions bindgen skips. */
 const __poll_t CFRS_EPOLLIN = EPOLLIN;
