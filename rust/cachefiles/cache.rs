@@ -82,6 +82,7 @@ impl Drop for CacheDir {
     fn drop(&mut self) {
         if let Some(inode) = self.dentry.inode() {
             inode.lock().update_flags(0, S_KERNEL_FILE);
+            crate::kernel_ext::trace::mark_inactive(0, inode.ino());
         }
     }
 }

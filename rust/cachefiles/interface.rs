@@ -204,8 +204,17 @@ impl Cache {
         if file.inode().size() == want {
             return;
         }
-        if file.truncate(want) == Err(EIO) {
-            self.io_error(format_args!("Size set failed"));
+        if let Err(e) = file.truncate(want) {
+            // C records no object here.
+            crate::kernel_ext::trace::io_error(
+                0,
+                file.inode().ino(),
+                -e.0,
+                crate::kernel_ext::trace::Op::NotifyChange,
+            );
+            if e == EIO {
+                self.io_error(format_args!("Size set failed"));
+            }
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::cachefiles::cache::Cache;
 use crate::kernel_ext::fscache::{
     CookieFlag, Cres, ReadHole, Source, Want, SREQ_COPY_TO_CACHE, SREQ_ONDEMAND,
 };
+use crate::kernel_ext::trace::{self, Op};
 use crate::kernel_ext::vfs::{IovIter, Whence};
 use crate::logic::cmd::errno::*;
 use crate::logic::cmd::Errno;
@@ -62,7 +63,12 @@ impl Cache {
                 }
             }
         }
-        let n = file.read_direct(pos + skipped as i64, iter)?;
+        let obj = cres.cookie().object().map_or(0, |o| o.debug_id);
+        let ino = file.inode().ino();
+        trace::read(obj, ino, pos + skipped as i64, len - skipped);
+        let n = file
+            .read_direct(pos + skipped as i64, iter)
+            .inspect_err(|e| trace::io_error(obj, ino, -e.0, Op::Read))?;
         if cres.cookie().inval_counter() != cres.inval_counter() {
             return Err(ESTALE);
         }
@@ -99,7 +105,10 @@ impl Cache {
         loop {
             let hole = match file.llseek(start, Whence::Data) {
                 Err(ENXIO) => true,
-                Err(_) => return Source::DownloadFromServer,
+                Err(e) => {
+                    trace::io_error(object.debug_id, file.inode().ino(), -e.0, Op::Seek);
+                    return Source::DownloadFromServer;
+                }
                 Ok(off) if off >= start + len => true,
                 Ok(off) if off > start => {
                     len = round_up(off, bsize) - start;
@@ -111,7 +120,10 @@ impl Cache {
             if !hole {
                 let to = match file.llseek(start, Whence::Hole) {
                     Ok(to) => to,
-                    Err(_) => return Source::DownloadFromServer,
+                    Err(e) => {
+                        trace::io_error(object.debug_id, file.inode().ino(), -e.0, Op::Seek);
+                        return Source::DownloadFromServer;
+                    }
                 };
                 if to < start + len {
                     let to = if start + len >= i_size {

@@ -8,6 +8,7 @@ use crate::cachefiles::cache::{Bound, Cache};
 use crate::cachefiles::object::{Object, DIO_BLOCK_SIZE};
 use crate::cachefiles::volume::CacheVolume;
 use crate::kernel_ext::fscache::CookieFlag;
+use crate::kernel_ext::trace::{self, Op, Trunc, Why};
 use crate::kernel_ext::vfs::{Dentry, DirGuard, FileRef};
 use crate::logic::cmd::errno::*;
 use crate::logic::cmd::Errno;
@@ -28,7 +29,13 @@ impl Cache {
         let Some(fan) = object.fan(vol) else {
             return false;
         };
-        match fan.lookup_positive(object.name.as_bytes()) {
+        let found = fan.lookup_positive(object.name.as_bytes());
+        let (ino, err) = match &found {
+            Ok(d) => (d.inode().map_or(0, |i| i.ino()), 0),
+            Err(e) => (0, -e.0),
+        };
+        trace::lookup(object.debug_id, dir_ino(fan), ino, err);
+        match found {
             Err(ENOENT) => {}
             Err(e) => {
                 if e == EIO {
@@ -44,7 +51,17 @@ impl Cache {
                 let Ok(fan_lock) = fan.lock_dir() else {
                     return false;
                 };
-                if self.bury(bound, fan, fan_lock, &dentry).is_err() {
+                if self
+                    .bury(
+                        bound,
+                        Some(object.debug_id),
+                        fan,
+                        fan_lock,
+                        &dentry,
+                        Why::IsWeird,
+                    )
+                    .is_err()
+                {
                     return false;
                 }
             }
@@ -77,12 +94,15 @@ impl Cache {
         object: &Arc<Object>,
     ) -> Result<FileRef, Errno> {
         let file = FileRef::tmpfile(&bound.mnt, fan, &bound.cred).inspect_err(|e| {
+            trace::vfs_error(object.debug_id, dir_ino(fan), -e.0, Op::Tmpfile);
             if *e == EIO {
                 self.io_error(format_args!("Failed to create tmpfile"));
             }
         })?;
+        let ino = file.inode().ino();
+        trace::tmpfile(object.debug_id, ino);
         // A new file nobody else can see: marking cannot fail.
-        let _ = Object::mark_in_use(file.inode());
+        let _ = object.mark_in_use(file.inode());
         let ret = (|| {
             crate::cachefiles::ondemand::init_object(object)?;
             let size = object
@@ -91,7 +111,10 @@ impl Cache {
                 .checked_next_multiple_of(DIO_BLOCK_SIZE);
             let size = size.and_then(|s| i64::try_from(s).ok()).ok_or(EFBIG)?;
             if size > 0 {
-                file.truncate(size)?;
+                trace::trunc(object.debug_id, ino, 0, size, Trunc::ExpandTmpfile);
+                file.truncate(size).inspect_err(|e| {
+                    trace::vfs_error(object.debug_id, ino, -e.0, Op::Trunc);
+                })?;
             }
             if !file.has_rw_iter() {
                 pr_notice!("Cache does not support read_iter and write_iter\n");
@@ -100,7 +123,7 @@ impl Cache {
             Ok(())
         })();
         if let Err(e) = ret {
-            Object::unmark_in_use(file.inode());
+            object.unmark_in_use(file.inode());
             return Err(e);
         }
         Ok(file)
@@ -118,7 +141,7 @@ impl Cache {
         let Some(inode) = dentry.inode() else {
             return false;
         };
-        if !Object::mark_in_use(inode) {
+        if !object.mark_in_use(inode) {
             pr_notice!(
                 "cachefiles: Inode already in use: {} (B={:x})\n",
                 BStr::from_bytes(object.name.as_bytes()),
@@ -128,20 +151,21 @@ impl Cache {
         }
         let file = match FileRef::open_backing(&bound.mnt, dentry, &bound.cred) {
             Ok(f) => f,
-            Err(_) => {
-                Object::unmark_in_use(inode);
+            Err(e) => {
+                trace::vfs_error(object.debug_id, inode.ino(), -e.0, Op::Open);
+                object.unmark_in_use(inode);
                 return false;
             }
         };
         if !file.has_rw_iter() {
             pr_notice!("Cache does not support read_iter and write_iter\n");
             drop(file);
-            Object::unmark_in_use(inode);
+            object.unmark_in_use(inode);
             return false;
         }
         if crate::cachefiles::ondemand::init_object(object).is_err() {
             drop(file);
-            Object::unmark_in_use(inode);
+            object.unmark_in_use(inode);
             return false;
         }
         match self.check_auxdata(object, &file) {
@@ -165,46 +189,65 @@ impl Cache {
         object
             .with_fan_locked(|file, fan, lock| {
                 let name = object.name.as_bytes();
-                let Ok(mut dentry) = lock.lookup(name) else {
+                let obj = object.debug_id;
+                let lookup = || {
+                    lock.lookup(name).inspect_err(|e| {
+                        trace::vfs_error(obj, dir_ino(fan), -e.0, Op::Lookup);
+                    })
+                };
+                let Ok(mut dentry) = lookup() else {
                     return false;
                 };
                 if let Some(existing) = dentry.inode() {
                     if core::ptr::eq(existing, file.inode()) {
                         return true;
                     }
-                    if self.unlink_in(bound, fan, lock, &dentry).is_err() {
+                    if self
+                        .unlink_in(bound, obj, fan, lock, &dentry, Why::IsStale)
+                        .is_err()
+                    {
                         return false;
                     }
                     drop(dentry);
-                    let Ok(d) = lock.lookup(name) else {
+                    let Ok(d) = lookup() else {
                         return false;
                     };
                     dentry = d;
                 }
-                if bound.mnt.link(file, lock, &dentry).is_err() {
+                if let Err(e) = bound.mnt.link(file, lock, &dentry) {
+                    trace::vfs_error(obj, dir_ino(fan), -e.0, Op::Link);
                     return false;
                 }
+                trace::link(obj, file.inode().ino());
                 object.using_tmpfile.store(false, Ordering::Release);
                 true
             })
             .unwrap_or(false)
     }
 
-    /// Unlinks `dentry` from the locked `dir` (C's `cachefiles_unlink`).
+    /// Unlinks `dentry` from the locked `dir` (C's `cachefiles_unlink`);
+    /// `obj` is the debug id of the object it is unlinked for, or
+    /// [`trace::NO_OBJECT`].
     pub(super) fn unlink_in(
         &self,
         bound: &Bound,
+        obj: u32,
         dir: &Dentry,
         lock: &DirGuard<'_>,
         dentry: &Dentry,
+        why: Why,
     ) -> Result<(), Errno> {
+        trace::unlink(obj, dentry.inode().map_or(0, |i| i.ino()), why);
         if let Err(e) = bound.mnt.may_unlink(dir, dentry) {
             self.io_error(format_args!("Unlink security error"));
             return Err(e);
         }
         let ret = bound.mnt.unlink(lock, dentry);
-        if ret == Err(EIO) {
-            self.io_error(format_args!("Unlink failed"));
+        if let Err(e) = ret {
+            if e == EIO {
+                self.io_error(format_args!("Unlink failed"));
+            }
+            trace::vfs_error(obj, dir_ino(dir), -e.0, Op::Unlink);
         }
         ret
     }
@@ -214,8 +257,13 @@ impl Cache {
         object.with_fan_locked(|file, fan, lock| {
             let dentry = file.dentry();
             if dentry.has_parent(fan) {
-                let _ = self.unlink_in(bound, fan, lock, &dentry);
+                let _ = self.unlink_in(bound, object.debug_id, fan, lock, &dentry, Why::WasRetired);
             }
         });
     }
+}
+
+/// The inode number of directory `dir` (0 if it is negative).
+pub(super) fn dir_ino(dir: &Dentry) -> u64 {
+    dir.inode().map_or(0, |i| i.ino())
 }

@@ -5,6 +5,8 @@
 //! in the graveyard.
 
 use crate::cachefiles::cache::{Bound, Cache, CacheDir};
+use crate::cachefiles::lookup::dir_ino;
+use crate::kernel_ext::trace::{self, Op, Why};
 use crate::kernel_ext::vfs;
 use crate::kernel_ext::vfs::{Dentry, Mount, RenameLock, S_KERNEL_FILE};
 use crate::logic::cmd::errno::*;
@@ -26,7 +28,16 @@ impl Cache {
         let mut is_new = false;
         let subdir = loop {
             let dir_lock = dir.lock_dir()?;
-            let subdir = dir_lock.lookup(name).inspect_err(|e| {
+            let dino = dir_ino(dir);
+            let subdir = dir_lock.lookup(name);
+            match &subdir {
+                Ok(d) => trace::lookup(0, dino, d.inode().map_or(0, |i| i.ino()), 0),
+                Err(e) => {
+                    trace::lookup(0, dino, 0, -e.0);
+                    trace::vfs_error(0, dino, -e.0, Op::Lookup);
+                }
+            }
+            let subdir = subdir.inspect_err(|e| {
                 if *e != ENOMEM {
                     pr_err!(
                         "Lookup {} failed with error {}\n",
@@ -36,9 +47,14 @@ impl Cache {
                 }
             })?;
             if subdir.is_negative() {
-                let made = self
-                    .has_space(mnt, thresholds, 1, 0)
-                    .and_then(|()| mnt.mkdir(&dir_lock, &subdir, 0o700));
+                let made = self.has_space(mnt, thresholds, 1, 0).and_then(|()| {
+                    mnt.mkdir(&dir_lock, &subdir, 0o700)
+                        .inspect(|()| {
+                            let sub = subdir.inode().map_or(0, |i| i.ino());
+                            trace::mkdir(dino, sub);
+                        })
+                        .inspect_err(|e| trace::vfs_error(0, dino, -e.0, Op::Mkdir))
+                });
                 if let Err(e) = made {
                     pr_err!(
                         "mkdir {} failed with error {}\n",
@@ -56,6 +72,7 @@ impl Cache {
             let sub_lock = inode.lock();
             drop(dir_lock);
             if sub_lock.flags() & S_KERNEL_FILE != 0 {
+                trace::mark_failed(0, inode.ino());
                 pr_notice!(
                     "cachefiles: Inode already in use: {}\n",
                     BStr::from_bytes(name)
@@ -64,6 +81,7 @@ impl Cache {
                 return Err(EBUSY);
             }
             sub_lock.update_flags(S_KERNEL_FILE, 0);
+            trace::mark_active(0, inode.ino());
             drop(sub_lock);
             break CacheDir { dentry: subdir };
         };
@@ -125,7 +143,7 @@ impl Cache {
                 // Stop the cache from picking it back up.
                 lock.update_flags(S_KERNEL_FILE, 0);
             }
-            self.bury(bound, dir, dir_lock, &victim)
+            self.bury(bound, None, dir, dir_lock, &victim, Why::WasCulled)
         })();
         match ret {
             Ok(()) => Ok(()),
@@ -140,27 +158,36 @@ impl Cache {
 
     /// Removes `rep` from `dir` (locked by `dir_lock`, released here): files
     /// are unlinked, directories moved to the graveyard (C's
-    /// `cachefiles_bury_object`).
+    /// `cachefiles_bury_object`).  `obj` is the debug id of the object it
+    /// is removed for, if any; `why` is recorded in the trace.
     pub(crate) fn bury(
         &self,
         bound: &Bound,
+        obj: Option<u32>,
         dir: &Dentry,
         dir_lock: vfs::DirGuard<'_>,
         rep: &Dentry,
+        why: Why,
     ) -> Result<(), Errno> {
         if !rep.has_parent(dir) {
             return Err(ESTALE);
         }
+        let killed = obj.unwrap_or(trace::NO_OBJECT);
+        let rep_ino = rep.inode().map_or(0, |i| i.ino());
         if !rep.is_dir() {
             // Keep the dentry from going negative if only a file pins it.
             let _pin = rep.get();
+            trace::unlink(killed, rep_ino, why);
             if let Err(e) = bound.mnt.may_unlink(dir, rep) {
                 self.io_error(format_args!("Unlink security error"));
                 return Err(e);
             }
             let ret = bound.mnt.unlink(&dir_lock, rep);
-            if ret == Err(EIO) {
-                self.io_error(format_args!("Unlink failed"));
+            if let Err(e) = ret {
+                if e == EIO {
+                    self.io_error(format_args!("Unlink failed"));
+                }
+                trace::vfs_error(obj.unwrap_or(0), dir_ino(dir), -e.0, Op::Unlink);
             }
             return ret;
         }
@@ -198,8 +225,13 @@ impl Cache {
             }
             let grave = match graveyard.lookup_renaming(&nbuf, &locks) {
                 Ok(g) => g,
-                Err(ENOMEM) => return Err(ENOMEM),
+                Err(e) if e == ENOMEM => {
+                    drop(locks);
+                    trace::vfs_error(obj.unwrap_or(0), dir_ino(graveyard), -e.0, Op::Lookup);
+                    return Err(ENOMEM);
+                }
                 Err(e) => {
+                    trace::vfs_error(obj.unwrap_or(0), dir_ino(graveyard), -e.0, Op::Lookup);
                     drop(locks);
                     self.io_error(format_args!("Lookup error {}", -e.0));
                     return Err(EIO);
@@ -223,16 +255,25 @@ impl Cache {
             }
             match bound.mnt.may_rename(dir, rep, graveyard, &grave) {
                 Err(e) => self.io_error(format_args!("Rename security error {}", -e.0)),
-                Ok(()) => match bound.mnt.rename(&locks, dir, rep, graveyard, &grave) {
-                    Ok(()) | Err(ENOMEM) => {}
-                    Err(e) => self.io_error(format_args!("Rename failed with error {}", -e.0)),
-                },
+                Ok(()) => {
+                    trace::rename(killed, rep_ino, why);
+                    match bound.mnt.rename(&locks, dir, rep, graveyard, &grave) {
+                        Ok(()) => {}
+                        Err(e) => {
+                            trace::vfs_error(obj.unwrap_or(0), dir_ino(dir), -e.0, Op::Rename);
+                            if e != ENOMEM {
+                                self.io_error(format_args!("Rename failed with error {}", -e.0));
+                            }
+                        }
+                    }
+                }
             }
             if let Some(i) = rep.inode() {
                 // C clears the mark here under the rename locks only; the
                 // inode lock (a child's, nested in its parents' as in
                 // `vfs_rename`) makes the write race-free.
                 i.lock().update_flags(0, S_KERNEL_FILE);
+                trace::mark_inactive(obj.unwrap_or(0), i.ino());
             }
             return Ok(());
         }

@@ -26,16 +26,20 @@
 use crate::cachefiles::cache::{Bound, Cache};
 use crate::cachefiles::volume::CacheVolume;
 use crate::kernel_ext::fscache::{Cookie, CookieRef};
+use crate::kernel_ext::trace;
 use crate::kernel_ext::vfs::{Dentry, DirGuard, FileRef, S_KERNEL_FILE};
 use crate::logic::cmd::errno::*;
 use crate::logic::cmd::Errno;
 use crate::logic::layout;
 use crate::logic::object_state::ObjectState;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::init::InPlaceInit;
 use kernel::prelude::{pin_data, pin_init, GFP_KERNEL};
 use kernel::sync::{Arc, SpinLock};
 use kernel::workqueue::{Work, WorkItem};
+
+/// The last debug id given to an object (C's `cachefiles_object_debug_id`).
+static OBJECT_DEBUG_ID: AtomicU32 = AtomicU32::new(0);
 
 /// Cache files are sized in whole direct-I/O blocks.
 pub(super) const DIO_BLOCK_SIZE: u64 = 4096;
@@ -53,6 +57,9 @@ impl Drop for CountedCookie {
 /// A cache object.  See the module documentation.
 #[pin_data]
 pub(crate) struct Object {
+    /// The id naming the object in trace records (C's `debug_id`): 1, 2...
+    /// in creation order.
+    pub(crate) debug_id: u32,
     pub(super) cookie: CountedCookie,
     pub(crate) cache: Arc<Cache>,
     pub(crate) bound: Arc<Bound>,
@@ -98,8 +105,12 @@ impl Object {
         cookie.count_object();
         let counted = CountedCookie(cookie.get());
         let ondemand = cache.ondemand();
+        let debug_id = OBJECT_DEBUG_ID
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1);
         Arc::pin_init(
             pin_init!(Object {
+                debug_id,
                 cookie: counted,
                 cache,
                 bound,
@@ -153,24 +164,30 @@ impl Object {
         }
     }
 
-    /// Marks `inode` in use by the cache; `false` if it already is.
-    pub(super) fn mark_in_use(inode: &crate::kernel_ext::vfs::Inode) -> bool {
+    /// Marks `inode` in use by the cache for `self`; `false` if it already
+    /// is (C's `cachefiles_mark_inode_in_use`).
+    pub(super) fn mark_in_use(&self, inode: &crate::kernel_ext::vfs::Inode) -> bool {
         let lock = inode.lock();
         if lock.flags() & S_KERNEL_FILE != 0 {
+            trace::mark_failed(self.debug_id, inode.ino());
             return false;
         }
         lock.update_flags(S_KERNEL_FILE, 0);
+        trace::mark_active(self.debug_id, inode.ino());
         true
     }
 
-    pub(super) fn unmark_in_use(inode: &crate::kernel_ext::vfs::Inode) {
-        inode.lock().update_flags(0, S_KERNEL_FILE);
+    /// Unmarks `inode` (C's `cachefiles_do_unmark_inode_in_use`).
+    pub(super) fn unmark_in_use(&self, inode: &crate::kernel_ext::vfs::Inode) {
+        let lock = inode.lock();
+        lock.update_flags(0, S_KERNEL_FILE);
+        trace::mark_inactive(self.debug_id, inode.ino());
     }
 
     /// Unmarks the backing file and tells the daemon there is something
     /// it could cull (C's `cachefiles_unmark_inode_in_use`).
     pub(super) fn release_file(&self, file: &FileRef) {
-        Self::unmark_in_use(file.inode());
+        self.unmark_in_use(file.inode());
         if !self.using_tmpfile.load(Ordering::Acquire) {
             self.cache.file_released(file.inode().blocks());
         }

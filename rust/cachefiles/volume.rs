@@ -100,7 +100,14 @@ impl Cache {
                     // A directory left by another volume of the same name:
                     // bury it and start again.
                     let store_lock = store.lock_dir().ok()?;
-                    let _ = self.bury(&bound, store, store_lock, &dir.dentry);
+                    let _ = self.bury(
+                        &bound,
+                        None,
+                        store,
+                        store_lock,
+                        &dir.dentry,
+                        crate::kernel_ext::trace::Why::VolumeIsWeird,
+                    );
                     drop(dir);
                     vfs::cond_resched();
                 }

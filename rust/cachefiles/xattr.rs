@@ -7,6 +7,7 @@
 use crate::cachefiles::cache::{Bound, Cache};
 use crate::cachefiles::object::Object;
 use crate::kernel_ext::fscache::CookieFlag;
+use crate::kernel_ext::trace::{self, Coherency, Op};
 use crate::kernel_ext::vfs::{Dentry, FileRef};
 use crate::logic::cmd::errno::*;
 use crate::logic::cmd::Errno;
@@ -57,25 +58,38 @@ impl Cache {
         let mut buf = [0u8; layout::OBJECT_XATTR_HEADER + 255];
         let want = layout::OBJECT_XATTR_HEADER + aux.len();
         let buf = buf.get_mut(..want).ok_or(ESTALE)?;
-        match file.get_xattr(xattr_name(), buf) {
+        let ino = file.inode().ino();
+        let got = file.get_xattr(xattr_name(), buf);
+        let (ret, why) = match got {
             Ok(n) if n == want => {
                 match layout::check_object_xattr(buf, &aux, object.cookie().object_size()) {
-                    Ok(()) => Ok(()),
+                    Ok(()) => (Ok(()), Coherency::CheckOk),
                     Err(layout::Mismatch::Dirty) => {
                         pr_warn!("Dirty object in cache\n");
-                        Err(ESTALE)
+                        (Err(ESTALE), Coherency::CheckDirty)
                     }
-                    Err(_) => Err(ESTALE),
+                    Err(layout::Mismatch::Type) => (Err(ESTALE), Coherency::CheckType),
+                    Err(layout::Mismatch::Aux) => (Err(ESTALE), Coherency::CheckAux),
+                    Err(layout::Mismatch::Size) => (Err(ESTALE), Coherency::CheckObjsize),
+                    Err(layout::Mismatch::Length) => (Err(ESTALE), Coherency::CheckXattr),
                 }
             }
-            Ok(_) => Err(ESTALE),
+            Ok(_) => (Err(ESTALE), Coherency::CheckXattr),
             Err(e) => {
+                trace::vfs_error(object.debug_id, ino, -e.0, Op::Getxattr);
                 if e == EIO {
                     self.io_error(format_args!("Failed to read aux with error {}", -e.0));
                 }
-                Err(e)
+                (Err(e), Coherency::CheckXattr)
             }
-        }
+        };
+        // The content byte of what was read (C prints its buffer's).
+        let content = match got {
+            Ok(n) if n > layout::OBJECT_CONTENT_OFFSET => buf[layout::OBJECT_CONTENT_OFFSET],
+            _ => 0,
+        };
+        trace::coherency(object.debug_id, ino, content, why);
+        ret
     }
 
     /// Writes the object's xattr (C's `cachefiles_set_object_xattr`).
@@ -94,11 +108,21 @@ impl Cache {
             &object.cookie().aux(),
         )
         .ok_or(EINVAL)?;
-        file.set_xattr(xattr_name(), &buf[..len]).inspect_err(|e| {
-            if *e != ENOMEM {
-                self.io_error(format_args!("Failed to set xattr with error {}", -e.0));
+        let ino = file.inode().ino();
+        match file.set_xattr(xattr_name(), &buf[..len]) {
+            Ok(()) => {
+                trace::coherency(object.debug_id, ino, content as u8, Coherency::SetOk);
+                Ok(())
             }
-        })
+            Err(e) => {
+                trace::vfs_error(object.debug_id, ino, -e.0, Op::Setxattr);
+                trace::coherency(object.debug_id, ino, content as u8, Coherency::SetFail);
+                if e != ENOMEM {
+                    self.io_error(format_args!("Failed to set xattr with error {}", -e.0));
+                }
+                Err(e)
+            }
+        }
     }
 }
 

@@ -26,4 +26,5 @@ pub(crate) mod miscdev;
 pub(crate) mod param;
 pub(crate) mod poll;
 pub(crate) mod rbmap;
+pub(crate) mod trace;
 pub(crate) mod vfs;

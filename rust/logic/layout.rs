@@ -217,7 +217,7 @@ pub(crate) fn encode_object_xattr(
     out[..8].copy_from_slice(&object_size.to_be_bytes());
     out[8..16].copy_from_slice(&0u64.to_be_bytes());
     out[16] = COOKIE_TYPE_DATA;
-    out[17] = content as u8;
+    out[OBJECT_CONTENT_OFFSET] = content as u8;
     out[18..].copy_from_slice(aux);
     Some(len)
 }
@@ -255,11 +255,14 @@ pub(crate) fn check_object_xattr(x: &[u8], aux: &[u8], object_size: u64) -> Resu
     if u64::from_be_bytes(size) != object_size {
         return Err(Mismatch::Size);
     }
-    if x[17] == Content::Dirty as u8 {
+    if x[OBJECT_CONTENT_OFFSET] == Content::Dirty as u8 {
         return Err(Mismatch::Dirty);
     }
     Ok(())
 }
+
+/// Offset of the content byte (`Content`) in an object's xattr.
+pub(crate) const OBJECT_CONTENT_OFFSET: usize = 17;
 
 /// Size of the fixed part of a volume's xattr: `be32 reserved` (zero).
 pub(crate) const VOLUME_XATTR_HEADER: usize = 4;

@@ -10,6 +10,7 @@ use crate::cachefiles::cache::Cache;
 use crate::cachefiles::object::Object;
 use crate::kernel_ext::anonfd::{AnonFdOps, PendingFd};
 use crate::kernel_ext::fscache::CookieFlag;
+use crate::kernel_ext::trace::{self, Op};
 use crate::kernel_ext::vfs::IovIter;
 use crate::logic::cmd::errno::*;
 use crate::logic::cmd::Errno;
@@ -50,6 +51,8 @@ pub(super) fn get_fd(cache: &Arc<Cache>, req: &Request) -> Result<PendingFd<Obje
         return free_id(e);
     }
     cache.get_pin();
+    let (msg_id, object_id) = req.delivered_ids();
+    trace::ondemand_open(object.debug_id, msg_id, object_id, pending.fd() as u32, 0);
     Ok(pending)
 }
 
@@ -67,6 +70,8 @@ impl AnonFdOps for Object {
                 None,
             );
             let _ = reqs.free_object_id(id);
+            drop(reqs);
+            trace::ondemand_fd_release(this.debug_id, id);
         }
         // The object reference goes before the pin: unbinding waits for
         // every object to be freed.
@@ -88,7 +93,13 @@ impl AnonFdOps for Object {
                 .has_space(&this.bound.mnt, &this.bound.thresholds, 0, pages)?;
         }
         let blocks = (len as u64).div_ceil(this.bound.bsize);
+        let ino = file.inode().ino();
+        trace::ondemand_fd_write(this.debug_id, ino, pos, len);
+        trace::write(this.debug_id, ino, pos, len);
         let ret = this.cache.writing(blocks, || file.write_direct(pos, iter));
+        if let Err(e) = ret {
+            trace::io_error(this.debug_id, ino, -e.0, Op::Write);
+        }
         this.cookie().set(CookieFlag::HaveData, true);
         ret
     }
@@ -111,6 +122,7 @@ impl AnonFdOps for Object {
             .lock()
             .take_matching(id, |r| r.opcode == Opcode::Read && r.is_for(this))
             .ok_or(EINVAL)?;
+        trace::ondemand_cread(this.debug_id, id);
         req.finish(None);
         Ok(0)
     }

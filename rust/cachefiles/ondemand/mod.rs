@@ -31,12 +31,13 @@ use crate::cachefiles::cache::Cache;
 use crate::cachefiles::object::Object;
 use crate::kernel_ext::completion::{Completion, Killed};
 use crate::kernel_ext::fscache::CookieFlag;
+use crate::kernel_ext::trace;
 use crate::kernel_ext::vfs;
 use crate::logic::cmd;
 use crate::logic::cmd::errno::*;
 use crate::logic::cmd::{CopenSize, Errno};
-use crate::logic::object_state::ReadAction;
-use core::sync::atomic::{AtomicI32, Ordering};
+use crate::logic::object_state::{ReadAction, State};
+use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use fd::get_fd;
 use kernel::init::InPlaceInit;
 use kernel::prelude::{pin_init, pr_err, KVec, GFP_KERNEL};
@@ -85,12 +86,14 @@ fn send_req(object: &Arc<Object>, opcode: Opcode, body: KVec<u8>) -> Result<(), 
             body,
             done <- Completion::new(),
             error: AtomicI32::new(0),
+            delivered: AtomicU64::new(0),
         }),
         GFP_KERNEL,
     ) {
         Ok(r) => r,
         Err(_) => return fail(ENOMEM),
     };
+    trace_new_req(object, &req);
     let id = {
         let mut reqs = cache.reqs.lock();
         let allowed = object.od.lock().may_send(opcode == Opcode::Close);
@@ -122,6 +125,29 @@ fn send_req(object: &Arc<Object>, opcode: Opcode, body: KVec<u8>) -> Result<(), 
                 vfs::cond_resched();
             }
         }
+    }
+}
+
+/// Traces a new CLOSE or READ request, as C does when it fills the message
+/// in, before the request has a message id (both ids are still 0 then).  A
+/// CLOSE is traced only for an open object: C makes no CLOSE otherwise.
+fn trace_new_req(object: &Object, req: &Request) {
+    match req.opcode {
+        Opcode::Close => {
+            if object.od.lock().state() == State::Open {
+                trace::ondemand_close(object.debug_id, 0, 0);
+            }
+        }
+        Opcode::Read => {
+            let word = |at: usize| {
+                req.body
+                    .get(at..at + 8)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map_or(0, u64::from_ne_bytes)
+            };
+            trace::ondemand_read(object.debug_id, 0, 0, word(0) as i64, word(8) as usize);
+        }
+        Opcode::Open => {}
     }
 }
 
@@ -275,6 +301,7 @@ fn deliver(
     };
     let mut msg = KVec::with_capacity(n.min(MSG_MAX), GFP_KERNEL).map_err(|_| ENOMEM)?;
     let object_id = req.object.od.lock().object_id();
+    req.set_delivered_ids(id, object_id);
     for part in [id, req.opcode as u32, n as u32, object_id] {
         msg.extend_from_slice(&part.to_ne_bytes(), GFP_KERNEL)
             .map_err(|_| ENOMEM)?;
@@ -322,6 +349,7 @@ pub(crate) fn copen(cache: &Cache, args: &[u8]) -> Result<(), Errno> {
                 Ok(()) => {
                     object.cookie().set_object_size(size);
                     object.cookie().set(CookieFlag::NoDataToRead, size == 0);
+                    trace::ondemand_copen(object.debug_id, id, size as i64);
                     drop(state);
                     cache.wake_daemon();
                 }

@@ -12,7 +12,7 @@ use crate::kernel_ext::completion::Completion;
 use crate::kernel_ext::rbmap::RbMaps;
 use crate::logic::cmd::Errno;
 use crate::logic::reqtable::{Entry, ReqTable};
-use core::sync::atomic::{AtomicI32, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use kernel::prelude::{pin_data, KVec};
 use kernel::sync::Arc;
 
@@ -27,9 +27,26 @@ pub(crate) struct Request {
     pub(super) done: Completion,
     /// The outcome, a negative errno or 0; set before `done` completes.
     pub(super) error: AtomicI32,
+    /// The message and object ids of the last delivery (message id in the
+    /// high half), 0 before the first: C traces an OPEN's anonymous fd
+    /// with the ids its message carries at that point.
+    pub(super) delivered: AtomicU64,
 }
 
 impl Request {
+    /// The (message id, object id) of the last delivery, (0, 0) before
+    /// the first.
+    pub(super) fn delivered_ids(&self) -> (u32, u32) {
+        let v = self.delivered.load(Ordering::Relaxed);
+        ((v >> 32) as u32, v as u32)
+    }
+
+    /// Records the ids of a delivery.
+    pub(super) fn set_delivered_ids(&self, msg_id: u32, object_id: u32) {
+        let v = (u64::from(msg_id) << 32) | u64::from(object_id);
+        self.delivered.store(v, Ordering::Relaxed);
+    }
+
     pub(super) fn finish(&self, err: Option<Errno>) {
         if let Some(e) = err {
             self.error.store(-e.0, Ordering::Release);
