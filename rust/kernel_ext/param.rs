@@ -15,6 +15,13 @@ fn debug() -> &'static AtomicU32 {
 
 /// Sets the debugging mask (the `debug` command).  Like C, the mask is an
 /// `unsigned int`: higher bits of the parsed value are dropped.
+///
+/// The mask is accepted, stored (the parameter reads it back) and otherwise
+/// ignored, exactly as in C cachefiles built without
+/// `CONFIG_CACHEFILES_DEBUG` (Debian's configuration), where nothing reads
+/// `cachefiles_debug`: with that option, C's mask only selects
+/// `kenter`/`kleave`/`kdebug` printks.  The tracepoints (`trace.rs`) are
+/// the way to observe the backend; see `Documentation/tracing.rst`.
 pub(crate) fn set_debug_mask(mask: u64) {
     debug().store(mask as u32, Ordering::Relaxed);
 }
