@@ -74,7 +74,12 @@ impl Cache {
                 continue;
             };
             if let Some(data) = data {
-                let _ = self.set_volume_xattr(bound, &data.dentry.dentry, volume.coherency());
+                let _ = self.set_volume_xattr(
+                    bound,
+                    volume.debug_id(),
+                    &data.dentry.dentry,
+                    volume.coherency(),
+                );
             }
         }
     }
@@ -90,11 +95,11 @@ impl Cache {
                 .get_directory(&bound.mnt, store, &bound.thresholds, name.as_bytes())
                 .ok()?;
             if is_new {
-                self.set_volume_xattr(&bound, &dir.dentry, volume.coherency())
+                self.set_volume_xattr(&bound, volume.debug_id(), &dir.dentry, volume.coherency())
                     .ok()?;
                 break dir;
             }
-            match self.check_volume_xattr(&dir.dentry, volume.coherency()) {
+            match self.check_volume_xattr(volume.debug_id(), &dir.dentry, volume.coherency()) {
                 Ok(()) => break dir,
                 Err(ESTALE) => {
                     // A directory left by another volume of the same name:

@@ -5,6 +5,7 @@
 //! [`crate::logic::layout`].
 
 use crate::cachefiles::cache::{Bound, Cache};
+use crate::cachefiles::lookup::dir_ino;
 use crate::cachefiles::object::Object;
 use crate::kernel_ext::fscache::CookieFlag;
 use crate::kernel_ext::trace::{self, Coherency, Op};
@@ -15,40 +16,65 @@ use crate::logic::layout;
 use kernel::prelude::{pr_warn, CStr};
 
 impl Cache {
-    /// Writes a volume directory's xattr (C's `cachefiles_set_volume_xattr`).
+    /// Writes a volume directory's xattr (C's `cachefiles_set_volume_xattr`);
+    /// `vol` is the volume's debug id.
     pub(super) fn set_volume_xattr(
         &self,
         bound: &Bound,
+        vol: u32,
         dir: &Dentry,
         coherency: &[u8],
     ) -> Result<(), Errno> {
         let mut buf = [0u8; layout::VOLUME_XATTR_HEADER + 255];
         let len = layout::encode_volume_xattr(&mut buf, coherency).ok_or(EINVAL)?;
-        bound
-            .mnt
-            .set_xattr(dir, xattr_name(), &buf[..len])
-            .inspect_err(|e| {
-                if *e != ENOMEM {
-                    self.io_error(format_args!("Failed to set xattr with error {}", -e.0));
-                }
-            })
-    }
-
-    /// Checks a volume directory's xattr against the volume's coherency
-    /// data: `ESTALE` if it differs (C's `cachefiles_check_volume_xattr`).
-    pub(super) fn check_volume_xattr(&self, dir: &Dentry, coherency: &[u8]) -> Result<(), Errno> {
-        let mut buf = [0u8; layout::VOLUME_XATTR_HEADER + 255];
-        let want = layout::VOLUME_XATTR_HEADER + coherency.len();
-        match dir.get_xattr(xattr_name(), &mut buf[..want]) {
-            Ok(n) if n == want && layout::volume_xattr_matches(&buf[..n], coherency) => Ok(()),
-            Ok(_) => Err(ESTALE),
+        let ino = dir_ino(dir);
+        match bound.mnt.set_xattr(dir, xattr_name(), &buf[..len]) {
+            Ok(()) => {
+                trace::vol_coherency(vol, ino, Coherency::VolSetOk);
+                Ok(())
+            }
             Err(e) => {
-                if e == EIO {
-                    self.io_error(format_args!("Failed to read xattr with error {}", -e.0));
+                trace::vfs_error(0, ino, -e.0, Op::Setxattr);
+                trace::vol_coherency(vol, ino, Coherency::VolSetFail);
+                if e != ENOMEM {
+                    self.io_error(format_args!("Failed to set xattr with error {}", -e.0));
                 }
                 Err(e)
             }
         }
+    }
+
+    /// Checks a volume directory's xattr against the volume's coherency
+    /// data: `ESTALE` if it differs (C's `cachefiles_check_volume_xattr`).
+    pub(super) fn check_volume_xattr(
+        &self,
+        vol: u32,
+        dir: &Dentry,
+        coherency: &[u8],
+    ) -> Result<(), Errno> {
+        let mut buf = [0u8; layout::VOLUME_XATTR_HEADER + 255];
+        let want = layout::VOLUME_XATTR_HEADER + coherency.len();
+        let ino = dir_ino(dir);
+        let (ret, why) = match dir.get_xattr(xattr_name(), &mut buf[..want]) {
+            Ok(n) if n == want && layout::volume_xattr_matches(&buf[..n], coherency) => {
+                (Ok(()), Coherency::VolCheckOk)
+            }
+            // Same length: the reserved word, then the data differ.
+            Ok(n) if n == want && buf[..layout::VOLUME_XATTR_HEADER] != [0; 4] => {
+                (Err(ESTALE), Coherency::VolCheckResv)
+            }
+            Ok(n) if n == want => (Err(ESTALE), Coherency::VolCheckCmp),
+            Ok(_) => (Err(ESTALE), Coherency::VolCheckXattr),
+            Err(e) => {
+                trace::vfs_error(0, ino, -e.0, Op::Getxattr);
+                if e == EIO {
+                    self.io_error(format_args!("Failed to read xattr with error {}", -e.0));
+                }
+                (Err(e), Coherency::VolCheckXattr)
+            }
+        };
+        trace::vol_coherency(vol, ino, why);
+        ret
     }
 
     /// Checks the backing file's xattr against the cookie (C's

@@ -137,7 +137,6 @@ pub(crate) fn coherency(obj: u32, ino: u64, content: u8, why: Coherency) {
 
 /// `cachefiles_vol_coherency`: a volume's xattr checked or written; `vol`
 /// is the volume cookie's debug id.
-#[allow(dead_code)]
 pub(crate) fn vol_coherency(vol: u32, ino: u64, why: Coherency) {
     // SAFETY: Takes plain integers; callable from any context.
     unsafe { bindings::cfrs_trace_vol_coherency(vol, ino as _, why as u32) }

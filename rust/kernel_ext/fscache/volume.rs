@@ -194,6 +194,13 @@ impl<T: CacheOps> VolumeHandle<T> {
         unsafe { coherency(self.ptr) }
     }
 
+    /// The volume's debug id (fscache's `debug_id`, shown in traces).
+    pub(crate) fn debug_id(&self) -> u32 {
+        // SAFETY: The volume is alive (type invariant); fscache sets the id
+        // at allocation and never changes it.
+        unsafe { (*self.ptr.as_ptr()).debug_id }
+    }
+
     /// Keeps the volume's access count above zero while the cache serves it
     /// (fscache then never waits for it to drain until [`withdraw`]).
     ///
@@ -253,6 +260,13 @@ impl<T: CacheOps> VolumeRef<T> {
     pub(crate) fn coherency(&self) -> &[u8] {
         // SAFETY: We hold a reference, so the volume is alive.
         unsafe { coherency(self.ptr) }
+    }
+
+    /// The volume's debug id (fscache's `debug_id`, shown in traces).
+    pub(crate) fn debug_id(&self) -> u32 {
+        // SAFETY: We hold a reference, so the volume is alive; fscache sets
+        // the id at allocation and never changes it.
+        unsafe { (*self.ptr.as_ptr()).debug_id }
     }
 
     /// Drops the cache's access pin and waits for accesses to drain
