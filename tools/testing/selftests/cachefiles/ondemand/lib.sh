@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # SPDX-License-Identifier: GPL-2.0
 # Shared helpers of the on-demand selftests (ondemand_test.sh,
-# failover_test.sh, big_test.sh, interchange_test.sh).  Sourced, not run.
+# failover_test.sh, big_test.sh, interchange_test.sh, trace_test.sh).  Sourced,
+# not run.
 #
 #   . "$(dirname "$0")/lib.sh"
 #   od_init NAME          work dir /tmp/cfrs-NAME.XXXXXX, EXIT trap, TAP header
