@@ -42,9 +42,15 @@ if [ ! -d "$T/events" ]; then
 	exit 0
 fi
 E=$T/events/cachefiles
+# No comm recording: enabling an event with it on registers probes on the
+# scheduler's tracepoints (live code patching of sched_wakeup, which has
+# oopsed under TCG on disable); the records need no task names.
+record_cmd=$(cat "$T/options/record-cmd" 2> /dev/null)
+echo 0 > "$T/options/record-cmd" 2> /dev/null
 trace_off() {
 	[ -e "$E/enable" ] && echo 0 > "$E/enable"
 	echo 1 > "$T/tracing_on"
+	[ -z "$record_cmd" ] || echo "$record_cmd" > "$T/options/record-cmd"
 }
 od_cleanup_late trace_off
 
