@@ -64,7 +64,7 @@ fn volume_directories_and_fanout() {
     assert!(volume_dir_name(&[5, b'a']).is_none());
     assert!(volume_dir_name(&[]).is_none());
     let long: Vec<u8> = std::iter::once(255)
-        .chain(std::iter::repeat(b'x').take(255))
+        .chain(std::iter::repeat_n(b'x', 255))
         .collect();
     assert_eq!(volume_dir_name(&long).unwrap().as_bytes().len(), 256);
     assert_eq!(&fanout_name(0), b"@00");
