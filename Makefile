@@ -5,6 +5,7 @@
 #   make                     build cachefiles_rs.ko against $(KDIR)
 #   make KDIR=/path/to/linux build against another built 6.12 tree
 #   make check               everything CI runs (see README.md)
+#   make check-peers         third-party clients (nydusd) on both modules
 #   make rustfmt             format the Rust sources
 #   make clippy              build with CLIPPY=1
 #   make selftests           build the VM selftests
@@ -17,7 +18,7 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(ROOT:/=) LLVM=1 RUSTC=$(RUSTC) \
 	RUSTDOC=/usr/bin/rustdoc RUSTFMT=/usr/bin/rustfmt \
 	CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN=$(HOME)/.cargo/bin/bindgen
 
-.PHONY: all modules clean clippy rustfmt rustfmtcheck selftests check logic-tests kdir-stamp
+.PHONY: all modules clean clippy rustfmt rustfmtcheck selftests check check-peers logic-tests kdir-stamp
 
 all: modules
 
@@ -55,3 +56,6 @@ logic-tests:
 
 check:
 	$(ROOT)scripts/check
+
+check-peers:
+	$(ROOT)scripts/check-peers
