@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use nydus_api::BlobCacheList;
 use nydus_service::blob_cache::BlobCacheMgr;
-use nydus_service::fs_cache::FsCacheHandler;
+use nydus_service::FsCacheHandler;
 
 struct Options {
     cache_dir: String,
