@@ -45,14 +45,75 @@ cfrs_kernel_key() {
 	} | sha256sum | cut -c1-16
 }
 
+# cfrs_kernel_config_ok KCONFIG VARIANT: KCONFIG has every option the
+# variant's fragments ask for (what scripts/kernel-build checks too).
+cfrs_kernel_config_ok() {
+	local kconfig=$1 variant=$2 line name want have
+	while IFS= read -r line; do
+		case $line in
+		CONFIG_*=*) want=$line; name=${line%%=*} ;;
+		"# CONFIG_"*" is not set") name=${line#\# }; name=${name%% *}; want="" ;;
+		*) continue ;;
+		esac
+		have=$(grep -E "^$name=" "$kconfig") || have=""
+		[ "$have" = "$want" ] || { echo "${have:-$name unset} where $variant wants ${want:-$name unset}"; return 1; }
+	done < <(cat "$CFRS_ROOT/scripts/config/base.config" "$CFRS_ROOT/scripts/config/$variant.config")
+}
+
+# cfrs_kernel_import VARIANT KEY: unpack a prebuilt tree,
+# $CFRS_SHARED_CACHE/KEY-VARIANT.tar.xz (made by scripts/kernel-export),
+# into $CFRS_CACHE/kernel/KEY, where scripts/kernel-build finds it.  The
+# file name carries the key: KEY is what the project's inputs hash to
+# today.  The tree is checked (marker, bzImage, Module.symvers, C
+# cachefiles.ko, Rust metadata, a .config with the variant's options)
+# before it replaces anything; on failure nothing changes and this returns
+# non-zero (kernel-build then builds the kernel as usual).
+cfrs_kernel_import() {
+	local variant=$1 key=$2
+	local tb=$CFRS_SHARED_CACHE/$key-$variant.tar.xz dest=$CFRS_CACHE/kernel/$key
+	[ -r "$tb" ] || return 1
+	mkdir -p "$CFRS_CACHE/kernel" || return 1
+	(
+		set -o pipefail
+		# One import per key at a time; a second caller waits, then finds it.
+		flock 8
+		[ ! -e "$dest/.complete" ] || exit 0
+		tmp=$(mktemp -d "$CFRS_CACHE/kernel/.import-$key.XXXXXX") || exit 1
+		chmod 755 "$tmp"
+		trap 'rm -rf "$tmp"' EXIT
+		cfrs_log "unpacking the prebuilt $variant kernel $tb"
+		if ! xz -dc "$tb" | tar -C "$tmp" -xf -; then
+			cfrs_log "$tb: unpack failed: not used"
+			exit 1
+		fi
+		# .complete comes last in the archive: a truncated one lacks it.
+		[ -e "$tmp/.complete" ] || { cfrs_log "$tb: no .complete marker: not used"; exit 1; }
+		for f in arch/x86/boot/bzImage Module.symvers .config fs/cachefiles/cachefiles.ko \
+			rust/libkernel.rmeta usr/include/linux/cachefiles.h; do
+			[ -s "$tmp/linux/$f" ] || { cfrs_log "$tb: no linux/$f in the archive: not used"; exit 1; }
+		done
+		if ! why=$(cfrs_kernel_config_ok "$tmp/linux/.config" "$variant"); then
+			cfrs_log "$tb: not a $variant kernel ($why): not used"
+			exit 1
+		fi
+		rm -rf "$dest" && mv "$tmp" "$dest" || exit 1
+		cfrs_log "prebuilt $variant kernel ready: $dest/linux"
+	) 8>"$CFRS_CACHE/kernel/.import-$key.lock"
+}
+
 # cfrs_kdir VARIANT: the built tree of VARIANT if one exists (shared
-# cache first), else the path where scripts/kernel-build will put it.
+# cache first), else the path where scripts/kernel-build will put it.  A
+# shared archive of the tree ($CFRS_SHARED_CACHE/<key>-VARIANT.tar.xz) is
+# unpacked into the local cache first when that has no tree yet.
 cfrs_kdir() {
 	local key
 	key=$(cfrs_kernel_key "$1")
 	if [ -e "$CFRS_SHARED_CACHE/$key/.complete" ]; then
 		echo "$CFRS_SHARED_CACHE/$key/linux"
-	else
-		echo "$CFRS_CACHE/kernel/$key/linux"
+		return
 	fi
+	if [ ! -e "$CFRS_CACHE/kernel/$key/.complete" ] && [ -e "$CFRS_SHARED_CACHE/$key-$1.tar.xz" ]; then
+		cfrs_kernel_import "$1" "$key" >&2 || true
+	fi
+	echo "$CFRS_CACHE/kernel/$key/linux"
 }
