@@ -14,20 +14,26 @@ ROOT := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
 VARIANT ?= debug
 KDIR ?= $(shell $(ROOT)scripts/kernel-build $(VARIANT))
 RUSTC ?= /usr/bin/rustc
+BINDGEN ?= $(firstword $(wildcard $(HOME)/.cargo/bin/bindgen) bindgen)
 KMAKE = $(MAKE) -C $(KDIR) M=$(ROOT:/=) LLVM=1 RUSTC=$(RUSTC) \
 	RUSTDOC=/usr/bin/rustdoc RUSTFMT=/usr/bin/rustfmt \
-	CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN=$(HOME)/.cargo/bin/bindgen
+	CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN=$(BINDGEN)
 
-.PHONY: all modules clean clippy rustfmt rustfmtcheck selftests check check-peers logic-tests kdir-stamp
+.PHONY: all modules clean clippy rustfmt rustfmtcheck selftests check check-peers logic-tests kdir-stamp kdir-check
 
 all: modules
 
 # The objects are built in the source tree: building against another kernel
 # (debug/release) must start from scratch, or a .ko could mix both.
 KDIR_STAMP := .kdir-stamp
-kdir-stamp:
+kdir-stamp: kdir-check
 	@if [ "$$(cat $(KDIR_STAMP) 2>/dev/null)" != "$(KDIR)" ]; then \
 		$(KMAKE) clean >/dev/null; echo "$(KDIR)" > $(KDIR_STAMP); fi
+
+# One clear line instead of errors deep in the build when KDIR is not a
+# 6.12 kernel built with Rust and LLVM=1 by this $(RUSTC).
+kdir-check:
+	@$(ROOT)scripts/kdir-check $(KDIR) $(RUSTC) $(BINDGEN)
 
 modules: kdir-stamp
 	$(KMAKE) modules
@@ -38,7 +44,8 @@ clippy: kdir-stamp
 clean:
 	$(KMAKE) clean
 	rm -f $(KDIR_STAMP)
-	$(MAKE) -C tools/testing/selftests/cachefiles clean
+	if [ -d tools/testing/selftests/cachefiles ]; then \
+		$(MAKE) -C tools/testing/selftests/cachefiles clean; fi
 
 RUST_SOURCES = $(shell find rust -name "*.rs" ! -name bindings_generated.rs) $(wildcard tools/*/src/*.rs tools/*/src/*/*.rs)
 
