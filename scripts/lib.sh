@@ -117,3 +117,18 @@ cfrs_kdir() {
 	fi
 	echo "$CFRS_CACHE/kernel/$key/linux"
 }
+
+# cfrs_version: the version of the module and daemon packages: the
+# daemon's Cargo version, then +git<commit date>.<commit> in a checkout
+# (.dirty with uncommitted changes); $CFRS_VERSION overrides it.
+cfrs_version() {
+	local v date sha
+	if [ -n "${CFRS_VERSION:-}" ]; then echo "$CFRS_VERSION"; return; fi
+	v=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$CFRS_ROOT/tools/cachefiles-ondemandd/Cargo.toml" | head -n1)
+	if sha=$(git -C "$CFRS_ROOT" rev-parse --short=7 HEAD 2>/dev/null); then
+		date=$(git -C "$CFRS_ROOT" log -1 --format=%cd --date=format:%Y%m%d HEAD)
+		v=$v+git$date.$sha
+		git -C "$CFRS_ROOT" diff --quiet HEAD -- 2>/dev/null || v=$v.dirty
+	fi
+	echo "$v"
+}
