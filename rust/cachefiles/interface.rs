@@ -7,8 +7,8 @@ use crate::cachefiles::cache::Cache;
 use crate::cachefiles::object::{Object, DIO_BLOCK_SIZE};
 use crate::cachefiles::volume::CacheVolume;
 use crate::kernel_ext::fscache::{
-    CacheOps, Cookie, CookieFlag, CookieLookup, CookieWithdrawal, Cres, ReadHole, Source,
-    VolumeHandle, VolumeList, Want,
+    CacheOps, CacheTypes, Cookie, CookieFlag, CookieLookup, CookieWithdrawal, Cres, ReadHole,
+    Source, VolumeHandle, VolumeList, Want,
 };
 use crate::kernel_ext::vfs::IovIter;
 use crate::logic::cmd::errno::*;
@@ -17,11 +17,13 @@ use core::sync::atomic::Ordering;
 use kernel::prelude::vtable;
 use kernel::sync::{Arc, ArcBorrow};
 
-#[vtable]
-impl CacheOps for Cache {
+impl CacheTypes for Cache {
     type VolumeData = CacheVolume;
     type Object = Object;
+}
 
+#[vtable]
+impl CacheOps for Cache {
     fn volumes(this: &Self) -> &VolumeList<Self> {
         &this.volumes
     }
