@@ -4,6 +4,7 @@
 //! `/dev/cachefiles` (each open is a [`Cache`]), the status `read()`,
 //! `poll()`, and the commands a daemon writes.
 
+use crate::cachefiles::bind::nul_terminated;
 use crate::cachefiles::cache::{Cache, Config, CULLING, DEAD, READY, STATE_CHANGED};
 use crate::cachefiles::ondemand;
 use crate::kernel_ext::miscdev::{File, FileOps};
@@ -247,12 +248,4 @@ fn set_limit(config: &mut Config, which: Limit, args: &[u8]) -> Result<(), Errno
         return Err(EINVAL);
     }
     Ok(())
-}
-
-/// Copies `s` into a new NUL-terminated buffer.
-pub(super) fn nul_terminated(s: &[u8]) -> Result<KVec<u8>, Errno> {
-    let mut v = KVec::with_capacity(s.len() + 1, GFP_KERNEL).map_err(|_| ENOMEM)?;
-    v.extend_from_slice(s, GFP_KERNEL).map_err(|_| ENOMEM)?;
-    v.push(0, GFP_KERNEL).map_err(|_| ENOMEM)?;
-    Ok(v)
 }

@@ -5,6 +5,7 @@
 //! existing one, linking the tmpfile in at withdrawal, deleting it.
 
 use crate::cachefiles::cache::{Bound, Cache};
+use crate::cachefiles::namei::dir_ino;
 use crate::cachefiles::object::{Object, DIO_BLOCK_SIZE};
 use crate::cachefiles::volume::CacheVolume;
 use crate::kernel_ext::fscache::CookieFlag;
@@ -261,9 +262,4 @@ impl Cache {
             }
         });
     }
-}
-
-/// The inode number of directory `dir` (0 if it is negative).
-pub(super) fn dir_ino(dir: &Dentry) -> u64 {
-    dir.inode().map_or(0, |i| i.ino())
 }

@@ -5,7 +5,7 @@
 //! [`crate::logic::layout`].
 
 use crate::cachefiles::cache::{Bound, Cache};
-use crate::cachefiles::lookup::dir_ino;
+use crate::cachefiles::namei::dir_ino;
 use crate::cachefiles::object::Object;
 use crate::kernel_ext::fscache::CookieFlag;
 use crate::kernel_ext::trace::{self, Coherency, Op};
