@@ -4,7 +4,7 @@
 //! `cachefiles_add_cache`): checks the backing filesystem, makes `cache/` and
 //! `graveyard/`, and registers the cache with fscache under its tag.
 
-use crate::cachefiles::cache::{Bound, Cache, Config, ONDEMAND, READY};
+use crate::cachefiles::internal::{Bound, Cache, Config, ONDEMAND, READY};
 use crate::kernel_ext::fscache::CacheCookie;
 use crate::kernel_ext::vfs;
 use crate::kernel_ext::vfs::{Cred, Path};

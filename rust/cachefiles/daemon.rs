@@ -5,7 +5,7 @@
 //! `poll()`, and the commands a daemon writes.
 
 use crate::cachefiles::bind::nul_terminated;
-use crate::cachefiles::cache::{Cache, Config, CULLING, DEAD, READY, STATE_CHANGED};
+use crate::cachefiles::internal::{Cache, Config, CULLING, DEAD, READY, STATE_CHANGED};
 use crate::cachefiles::ondemand;
 use crate::kernel_ext::miscdev::{File, FileOps};
 use crate::kernel_ext::poll::{PollQueue, PollTable, EPOLLIN, EPOLLOUT};
@@ -53,6 +53,16 @@ impl FileOps for Cache {
 }
 
 impl Cache {
+    /// The devnode is being closed: the cache is dead from now on, and
+    /// every pending on-demand request fails.
+    pub(crate) fn release(self: Arc<Self>) {
+        self.set(DEAD);
+        if self.ondemand() {
+            self.flush_reqs();
+        }
+        self.put_pin();
+    }
+
     /// Normal-mode `read()`: the status line.  `write` copies it out.
     pub(crate) fn read(
         self: &Arc<Self>,

@@ -3,12 +3,11 @@
 //! The backend's fscache operations (C's `interface.c`): [`CacheOps`] for
 //! [`Cache`], cookie lookup and withdrawal, and file sizing.
 
-use crate::cachefiles::cache::Cache;
-use crate::cachefiles::object::{Object, DIO_BLOCK_SIZE};
-use crate::cachefiles::volume::CacheVolume;
+use crate::cachefiles::internal::{Cache, CacheVolume, Object};
+use crate::cachefiles::object::DIO_BLOCK_SIZE;
 use crate::kernel_ext::fscache::{
-    CacheOps, CacheTypes, Cookie, CookieFlag, CookieLookup, CookieWithdrawal, Cres, ReadHole,
-    Source, VolumeHandle, VolumeList, Want,
+    CacheOps, Cookie, CookieFlag, CookieLookup, CookieWithdrawal, Cres, ReadHole, Source,
+    VolumeHandle, VolumeList, Want,
 };
 use crate::kernel_ext::vfs::IovIter;
 use crate::logic::cmd::errno::*;
@@ -16,11 +15,6 @@ use crate::logic::cmd::Errno;
 use core::sync::atomic::Ordering;
 use kernel::prelude::vtable;
 use kernel::sync::{Arc, ArcBorrow};
-
-impl CacheTypes for Cache {
-    type VolumeData = CacheVolume;
-    type Object = Object;
-}
 
 #[vtable]
 impl CacheOps for Cache {

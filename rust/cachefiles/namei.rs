@@ -4,7 +4,7 @@
 //! cache directories, `cull`/`inuse` lookups, burying files and directories
 //! in the graveyard.
 
-use crate::cachefiles::cache::{Bound, Cache, CacheDir};
+use crate::cachefiles::internal::{Bound, Cache, CacheDir};
 use crate::kernel_ext::trace::{self, Op, Why};
 use crate::kernel_ext::vfs;
 use crate::kernel_ext::vfs::{Dentry, Mount, RenameLock, S_KERNEL_FILE};
