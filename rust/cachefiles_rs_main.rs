@@ -13,8 +13,12 @@
 //!   place with `unsafe` code and raw bindings;
 //! * [`logic`]: pure logic with no kernel dependency (command parser, cache
 //!   layout, object state machine), host-tested in `tools/logic-tests`;
-//! * [`cachefiles`]: the backend itself (daemon commands, cache, objects,
-//!   on-demand requests), safe Rust over `kernel_ext`.
+//! * [`cachefiles`]: the backend itself, safe Rust over `kernel_ext`, in
+//!   layers (`scripts/check-layers` checks that they have no cycle): the
+//!   data model (`internal`, C's `internal.h`), then the cache's state,
+//!   directories, xattrs, volumes, unbinding, the on-demand protocol,
+//!   objects and reads, the fscache operations, `bind`, and the devnode
+//!   and its commands (`daemon`) on top.
 //!
 //! `unsafe` code in [`cachefiles`] and [`logic`] is a compile error
 //! (`deny(unsafe_code)` on both modules).
@@ -27,8 +31,8 @@ mod kernel_ext;
 #[deny(unsafe_code)]
 mod logic;
 
-use cachefiles::{cache, object};
-use kernel_ext::{anonfd, completion, miscdev, vfs};
+use cachefiles::internal::Cache;
+use kernel_ext::{completion, miscdev, vfs};
 
 module! {
     type: CachefilesModule,
@@ -40,12 +44,7 @@ module! {
 
 /// The devnode's file operations; `.owner` pins the module while open.
 static DAEMON_FOPS: miscdev::StaticFops =
-    miscdev::StaticFops(miscdev::fops::<cache::Cache>(THIS_MODULE.as_ptr()));
-
-/// The on-demand anonymous fds' file operations; `.owner` pins the module
-/// while one is open.
-static ANON_FOPS: miscdev::StaticFops =
-    miscdev::StaticFops(anonfd::fops::<object::Object>(THIS_MODULE.as_ptr()));
+    miscdev::StaticFops(miscdev::fops::<Cache>(THIS_MODULE.as_ptr()));
 
 struct CachefilesModule {
     _dev: Pin<KBox<miscdev::Registration>>,

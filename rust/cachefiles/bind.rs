@@ -4,14 +4,13 @@
 //! `cachefiles_add_cache`): checks the backing filesystem, makes `cache/` and
 //! `graveyard/`, and registers the cache with fscache under its tag.
 
-use crate::cachefiles::cache::{Bound, Cache, Config, ONDEMAND, READY};
-use crate::cachefiles::daemon::nul_terminated;
+use crate::cachefiles::internal::{Bound, Cache, Config, ONDEMAND, READY};
 use crate::kernel_ext::fscache::CacheCookie;
 use crate::kernel_ext::vfs;
 use crate::kernel_ext::vfs::{Cred, Path};
 use crate::logic::cmd::errno::*;
 use crate::logic::cmd::{Errno, Thresholds};
-use kernel::prelude::{pr_err, pr_info, pr_warn, CStr, GFP_KERNEL};
+use kernel::prelude::{pr_err, pr_info, pr_warn, CStr, KVec, GFP_KERNEL};
 use kernel::sync::Arc;
 
 impl Cache {
@@ -142,4 +141,13 @@ impl Cache {
         let _ = self.has_space(&bound.mnt, &bound.thresholds, 0, 0);
         Ok(())
     }
+}
+
+/// Copies `s` into a new NUL-terminated buffer (the `dir` and `tag`
+/// strings).
+pub(super) fn nul_terminated(s: &[u8]) -> Result<KVec<u8>, Errno> {
+    let mut v = KVec::with_capacity(s.len() + 1, GFP_KERNEL).map_err(|_| ENOMEM)?;
+    v.extend_from_slice(s, GFP_KERNEL).map_err(|_| ENOMEM)?;
+    v.push(0, GFP_KERNEL).map_err(|_| ENOMEM)?;
+    Ok(v)
 }

@@ -4,7 +4,8 @@
 //! `/dev/cachefiles` (each open is a [`Cache`]), the status `read()`,
 //! `poll()`, and the commands a daemon writes.
 
-use crate::cachefiles::cache::{Cache, Config, CULLING, DEAD, READY, STATE_CHANGED};
+use crate::cachefiles::bind::nul_terminated;
+use crate::cachefiles::internal::{Cache, Config, CULLING, DEAD, READY, STATE_CHANGED};
 use crate::cachefiles::ondemand;
 use crate::kernel_ext::miscdev::{File, FileOps};
 use crate::kernel_ext::poll::{PollQueue, PollTable, EPOLLIN, EPOLLOUT};
@@ -52,6 +53,16 @@ impl FileOps for Cache {
 }
 
 impl Cache {
+    /// The devnode is being closed: the cache is dead from now on, and
+    /// every pending on-demand request fails.
+    pub(crate) fn release(self: Arc<Self>) {
+        self.set(DEAD);
+        if self.ondemand() {
+            self.flush_reqs();
+        }
+        self.put_pin();
+    }
+
     /// Normal-mode `read()`: the status line.  `write` copies it out.
     pub(crate) fn read(
         self: &Arc<Self>,
@@ -247,12 +258,4 @@ fn set_limit(config: &mut Config, which: Limit, args: &[u8]) -> Result<(), Errno
         return Err(EINVAL);
     }
     Ok(())
-}
-
-/// Copies `s` into a new NUL-terminated buffer.
-pub(super) fn nul_terminated(s: &[u8]) -> Result<KVec<u8>, Errno> {
-    let mut v = KVec::with_capacity(s.len() + 1, GFP_KERNEL).map_err(|_| ENOMEM)?;
-    v.extend_from_slice(s, GFP_KERNEL).map_err(|_| ENOMEM)?;
-    v.push(0, GFP_KERNEL).map_err(|_| ENOMEM)?;
-    Ok(v)
 }

@@ -3,9 +3,8 @@
 //! The backend's fscache operations (C's `interface.c`): [`CacheOps`] for
 //! [`Cache`], cookie lookup and withdrawal, and file sizing.
 
-use crate::cachefiles::cache::Cache;
-use crate::cachefiles::object::{Object, DIO_BLOCK_SIZE};
-use crate::cachefiles::volume::CacheVolume;
+use crate::cachefiles::internal::{Cache, CacheVolume, Object};
+use crate::cachefiles::object::DIO_BLOCK_SIZE;
 use crate::kernel_ext::fscache::{
     CacheOps, Cookie, CookieFlag, CookieLookup, CookieWithdrawal, Cres, ReadHole, Source,
     VolumeHandle, VolumeList, Want,
@@ -19,9 +18,6 @@ use kernel::sync::{Arc, ArcBorrow};
 
 #[vtable]
 impl CacheOps for Cache {
-    type VolumeData = CacheVolume;
-    type Object = Object;
-
     fn volumes(this: &Self) -> &VolumeList<Self> {
         &this.volumes
     }

@@ -3,7 +3,7 @@
 //! Reads of cached data (C's `io.c`): an operation's file, synchronous
 //! reads, the on-demand read decision and occupancy queries.
 
-use crate::cachefiles::cache::Cache;
+use crate::cachefiles::internal::Cache;
 use crate::kernel_ext::fscache::{
     CookieFlag, Cres, ReadHole, Source, Want, SREQ_COPY_TO_CACHE, SREQ_ONDEMAND,
 };

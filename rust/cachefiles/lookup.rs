@@ -4,9 +4,9 @@
 //! its fan-out directory, creating it as a tmpfile, opening and checking an
 //! existing one, linking the tmpfile in at withdrawal, deleting it.
 
-use crate::cachefiles::cache::{Bound, Cache};
-use crate::cachefiles::object::{Object, DIO_BLOCK_SIZE};
-use crate::cachefiles::volume::CacheVolume;
+use crate::cachefiles::internal::{Bound, Cache, CacheVolume, Object};
+use crate::cachefiles::namei::dir_ino;
+use crate::cachefiles::object::DIO_BLOCK_SIZE;
 use crate::kernel_ext::fscache::CookieFlag;
 use crate::kernel_ext::trace::{self, Op, Trunc, Why};
 use crate::kernel_ext::vfs::{Dentry, DirGuard, FileRef};
@@ -261,9 +261,4 @@ impl Cache {
             }
         });
     }
-}
-
-/// The inode number of directory `dir` (0 if it is negative).
-pub(super) fn dir_ino(dir: &Dentry) -> u64 {
-    dir.inode().map_or(0, |i| i.ino())
 }

@@ -4,8 +4,7 @@
 //! cache directories, `cull`/`inuse` lookups, burying files and directories
 //! in the graveyard.
 
-use crate::cachefiles::cache::{Bound, Cache, CacheDir};
-use crate::cachefiles::lookup::dir_ino;
+use crate::cachefiles::internal::{Bound, Cache, CacheDir};
 use crate::kernel_ext::trace::{self, Op, Why};
 use crate::kernel_ext::vfs;
 use crate::kernel_ext::vfs::{Dentry, Mount, RenameLock, S_KERNEL_FILE};
@@ -286,4 +285,9 @@ fn hex8(out: &mut [u8], v: u32) {
     for (i, o) in out.iter_mut().take(8).enumerate() {
         *o = HEX[((v >> (28 - 4 * i)) & 0xf) as usize];
     }
+}
+
+/// The inode number of directory `dir` (0 if it is negative).
+pub(super) fn dir_ino(dir: &Dentry) -> u64 {
+    dir.inode().map_or(0, |i| i.ino())
 }

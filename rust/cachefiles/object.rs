@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Cache objects: the backing file of one fscache cookie (C's
-//! `struct cachefiles_object`).
+//! `struct cachefiles_object`): making one, its fan-out directory, marking
+//! its file in use.  The type [`Object`] is in `internal.rs`; its backing
+//! file is found or made in `lookup.rs`, its on-demand side (requests,
+//! anonymous fd, the re-open work) is in `ondemand/`.  Making an object
+//! initialises that work, which needs its `WorkItem` implementation: this
+//! module is above `ondemand/`.
 //!
 //! # Lifetime and ownership
 //!
@@ -23,76 +28,24 @@
 //!   ([`ObjectState`]).  Taken inside the cache's request-table mutex,
 //!   never the other way round.
 
-use crate::cachefiles::cache::{Bound, Cache};
-use crate::cachefiles::volume::CacheVolume;
-use crate::kernel_ext::fscache::{Cookie, CookieRef};
+use crate::cachefiles::internal::{Bound, Cache, CacheVolume, CountedCookie, Object};
+use crate::kernel_ext::fscache::Cookie;
 use crate::kernel_ext::trace;
-use crate::kernel_ext::vfs::{Dentry, DirGuard, FileRef, S_KERNEL_FILE};
+use crate::kernel_ext::vfs::{Dentry, DirGuard, FileRef, Inode, S_KERNEL_FILE};
 use crate::logic::cmd::errno::*;
 use crate::logic::cmd::Errno;
 use crate::logic::layout;
 use crate::logic::object_state::ObjectState;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::init::InPlaceInit;
-use kernel::prelude::{pin_data, pin_init, GFP_KERNEL};
-use kernel::sync::{Arc, SpinLock};
-use kernel::workqueue::{Work, WorkItem};
+use kernel::prelude::{pin_init, GFP_KERNEL};
+use kernel::sync::Arc;
 
 /// The last debug id given to an object (C's `cachefiles_object_debug_id`).
 static OBJECT_DEBUG_ID: AtomicU32 = AtomicU32::new(0);
 
 /// Cache files are sized in whole direct-I/O blocks.
 pub(super) const DIO_BLOCK_SIZE: u64 = 4096;
-
-/// The object's cookie reference, also counting the object in fscache
-/// (uncounted when the object goes, before the cookie is put).
-struct CountedCookie(CookieRef<Cache>);
-
-impl Drop for CountedCookie {
-    fn drop(&mut self) {
-        self.0.uncount_object();
-    }
-}
-
-/// A cache object.  See the module documentation.
-#[pin_data]
-pub(crate) struct Object {
-    /// The id naming the object in trace records (C's `debug_id`): 1, 2...
-    /// in creation order.
-    pub(crate) debug_id: u32,
-    pub(super) cookie: CountedCookie,
-    pub(crate) cache: Arc<Cache>,
-    pub(crate) bound: Arc<Bound>,
-    /// The backing file's name in its fan-out directory.
-    pub(super) name: layout::Name,
-    /// The backing file, once looked up or created (C `object->file`).
-    #[pin]
-    pub(super) file: SpinLock<Option<FileRef>>,
-    /// The file is an unnamed tmpfile, linked in at withdrawal.
-    pub(super) using_tmpfile: AtomicBool,
-    /// Whether the cache was in on-demand mode when the object was made.
-    pub(crate) ondemand: bool,
-    /// On-demand state (C `ondemand_id` and state under `info->lock`).
-    #[pin]
-    pub(crate) od: SpinLock<ObjectState>,
-    /// Re-sends OPEN for a closed object that met a READ.
-    #[pin]
-    pub(super) work: Work<Object>,
-}
-
-kernel::impl_has_work! {
-    impl HasWork<Object> for Object { self.work }
-}
-
-impl WorkItem for Object {
-    type Pointer = Arc<Object>;
-
-    fn run(this: Arc<Object>) {
-        // The re-open of C's `ondemand_object_worker`: failures leave the
-        // object CLOSE (or DROPPING), and the READ is retried or failed.
-        let _ = crate::cachefiles::ondemand::init_object(&this);
-    }
-}
 
 impl Object {
     /// A new object for `cookie`, counted in fscache.
@@ -126,16 +79,6 @@ impl Object {
         .map_err(|_| ENOMEM)
     }
 
-    /// The object's cookie.
-    pub(crate) fn cookie(&self) -> &Cookie<Cache> {
-        &self.cookie.0
-    }
-
-    /// A reference to the backing file, if there is one.
-    pub(crate) fn file(&self) -> Option<FileRef> {
-        self.file.lock().clone()
-    }
-
     /// The fan-out directory of the object in `vol`.
     pub(super) fn fan<'a>(&self, vol: &'a CacheVolume) -> Option<&'a Dentry> {
         vol.fanout_dir((self.cookie().key_hash() & 0xff) as u8)
@@ -156,17 +99,9 @@ impl Object {
         Some(f(&file, fan, &lock))
     }
 
-    /// Queues the re-open work; `false` if it is already queued.
-    pub(crate) fn queue_reopen(self: &Arc<Self>) -> bool {
-        match crate::kernel_ext::completion::queue() {
-            Some(q) => q.enqueue(self.clone()).is_ok(),
-            None => false,
-        }
-    }
-
     /// Marks `inode` in use by the cache for `self`; `false` if it already
     /// is (C's `cachefiles_mark_inode_in_use`).
-    pub(super) fn mark_in_use(&self, inode: &crate::kernel_ext::vfs::Inode) -> bool {
+    pub(super) fn mark_in_use(&self, inode: &Inode) -> bool {
         let lock = inode.lock();
         if lock.flags() & S_KERNEL_FILE != 0 {
             trace::mark_failed(self.debug_id, inode.ino());
@@ -178,7 +113,7 @@ impl Object {
     }
 
     /// Unmarks `inode` (C's `cachefiles_do_unmark_inode_in_use`).
-    pub(super) fn unmark_in_use(&self, inode: &crate::kernel_ext::vfs::Inode) {
+    pub(super) fn unmark_in_use(&self, inode: &Inode) {
         let lock = inode.lock();
         lock.update_flags(0, S_KERNEL_FILE);
         trace::mark_inactive(self.debug_id, inode.ino());

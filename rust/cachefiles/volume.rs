@@ -4,7 +4,7 @@
 //! volume and its 256 fan-out directories, set up when a netfs acquires the
 //! volume and released (xattr refreshed) on unbind.
 
-use crate::cachefiles::cache::{Bound, Cache, CacheDir};
+use crate::cachefiles::internal::{Bound, Cache, CacheVolume};
 use crate::kernel_ext::fscache::VolumeHandle;
 use crate::kernel_ext::vfs;
 use crate::kernel_ext::vfs::Dentry;
@@ -12,15 +12,6 @@ use crate::logic::cmd::errno::*;
 use crate::logic::layout;
 use kernel::prelude::{KVec, GFP_KERNEL};
 use kernel::sync::Arc;
-
-/// A volume as this cache serves it (C's `struct cachefiles_volume`): its
-/// directory `cache/I<key>` and the 256 fan-out directories in it, all
-/// marked in use.  Kept in the fscache volume's `cache_priv`.
-pub(crate) struct CacheVolume {
-    /// The fan-out directories `@00`..`@ff` (dropped before `dentry`).
-    pub(super) fanout: KVec<CacheDir>,
-    pub(super) dentry: CacheDir,
-}
 
 impl CacheVolume {
     /// Fan-out directory `i` (`@xx`).

@@ -4,9 +4,8 @@
 //! directories and object files; the byte layout is in
 //! [`crate::logic::layout`].
 
-use crate::cachefiles::cache::{Bound, Cache};
-use crate::cachefiles::lookup::dir_ino;
-use crate::cachefiles::object::Object;
+use crate::cachefiles::internal::{Bound, Cache, Object};
+use crate::cachefiles::namei::dir_ino;
 use crate::kernel_ext::fscache::CookieFlag;
 use crate::kernel_ext::trace::{self, Coherency, Op};
 use crate::kernel_ext::vfs::{Dentry, FileRef};

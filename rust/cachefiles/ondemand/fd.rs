@@ -4,12 +4,10 @@
 //! `cachefiles_ondemand_get_fd` and `cachefiles_ondemand_fd_fops`): one live
 //! fd per object, writes into the backing file, READ_COMPLETE.
 
-use super::requests::Request;
-use super::Opcode;
-use crate::cachefiles::cache::Cache;
-use crate::cachefiles::object::Object;
-use crate::kernel_ext::anonfd::{AnonFdOps, PendingFd};
+use crate::cachefiles::internal::{Cache, Object, Opcode, Request};
+use crate::kernel_ext::anonfd::{self, AnonFdOps, PendingFd};
 use crate::kernel_ext::fscache::CookieFlag;
+use crate::kernel_ext::miscdev::StaticFops;
 use crate::kernel_ext::trace::{self, Op};
 use crate::kernel_ext::vfs::IovIter;
 use crate::logic::cmd::errno::*;
@@ -18,6 +16,12 @@ use kernel::sync::Arc;
 
 /// `CACHEFILES_IOC_READ_COMPLETE`, `_IOW(0x98, 1, int)`.
 pub(crate) const IOC_READ_COMPLETE: u32 = 0x4004_9801;
+
+/// The anonymous fds' file operations; `.owner` pins the module while one
+/// is open.  Here, next to the `AnonFdOps` implementation, rather than at
+/// the crate root, which uses the backend: the backend refers to the root
+/// only for `THIS_MODULE`, the module's identity that `module!` defines.
+static ANON_FOPS: StaticFops = StaticFops(anonfd::fops::<Object>(crate::THIS_MODULE.as_ptr()));
 
 /// Makes the anonymous fd of an OPEN (C's `cachefiles_ondemand_get_fd`):
 /// at most one live fd per object (`EEXIST`), holding an object reference
@@ -36,11 +40,7 @@ pub(super) fn get_fd(cache: &Arc<Cache>, req: &Request) -> Result<PendingFd<Obje
         object.od.lock().fd_open_failed();
         Err(e)
     };
-    let pending = match PendingFd::new(
-        kernel::c_str!("[cachefiles]"),
-        &crate::ANON_FOPS,
-        object.clone(),
-    ) {
+    let pending = match PendingFd::new(kernel::c_str!("[cachefiles]"), &ANON_FOPS, object.clone()) {
         Ok(p) => p,
         Err(e) => return free_id(e),
     };

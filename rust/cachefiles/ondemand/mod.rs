@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! On-demand mode: the requests the cache sends to its daemon (OPEN,
-//! CLOSE, READ), the daemon's answers (`copen`, the READ_COMPLETE ioctl)
-//! and the anonymous fds (C's `ondemand.c`).
+//! CLOSE, READ), the daemon's answers (`copen`, the READ_COMPLETE ioctl),
+//! the anonymous fds and the objects' re-open work (C's `ondemand.c`).
+//! The types ([`Request`], [`Requests`], [`Opcode`], the object's state)
+//! are in `internal.rs`.  Within the folder, `requests.rs` is below
+//! `fd.rs`, which is below this file; an anonymous fd's release drops an
+//! unbind pin, so the folder is above `unbind.rs`.
 //!
 //! # Requests
 //!
@@ -12,7 +16,8 @@
 //! reference to its object.  Whoever removes a request from the table
 //! (under the table's mutex) completes it, exactly once: `copen`, the
 //! READ_COMPLETE ioctl, the delivery of a CLOSE, a delivery error, the
-//! object's withdrawal, the flush when the cache dies, or the waiter
+//! object's withdrawal, the flush when the cache dies
+//! (`Cache::flush_reqs`), or the waiter
 //! itself when it is killed (contract invariants 1 and 2).
 //!
 //! # Locking
@@ -27,8 +32,7 @@
 mod fd;
 mod requests;
 
-use crate::cachefiles::cache::Cache;
-use crate::cachefiles::object::Object;
+use crate::cachefiles::internal::{Cache, Object, Opcode, Request, Requests};
 use crate::kernel_ext::completion::{Completion, Killed};
 use crate::kernel_ext::fscache::CookieFlag;
 use crate::kernel_ext::trace;
@@ -42,17 +46,7 @@ use fd::get_fd;
 use kernel::init::InPlaceInit;
 use kernel::prelude::{pin_init, pr_err, KVec, GFP_KERNEL};
 use kernel::sync::Arc;
-use requests::Request;
-pub(crate) use requests::Requests;
-
-/// Request opcodes (`enum cachefiles_opcode`, uapi).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[repr(u32)]
-pub(crate) enum Opcode {
-    Open = 0,
-    Close = 1,
-    Read = 2,
-}
+use kernel::workqueue::WorkItem;
 
 /// Size of `struct cachefiles_msg` before its payload.
 const MSG_HEADER: usize = 16;
@@ -182,6 +176,31 @@ pub(crate) fn init_object(object: &Arc<Object>) -> Result<(), Errno> {
     send_req(object, Opcode::Open, body)
 }
 
+kernel::impl_has_work! {
+    impl HasWork<Object> for Object { self.work }
+}
+
+/// The re-open work (C's `ondemand_object_worker`), in `Object::work`.
+impl WorkItem for Object {
+    type Pointer = Arc<Object>;
+
+    fn run(this: Arc<Object>) {
+        // Failures leave the object CLOSE (or DROPPING), and the READ is
+        // retried or failed.
+        let _ = init_object(&this);
+    }
+}
+
+impl Object {
+    /// Queues the re-open work; `false` if it is already queued.
+    fn queue_reopen(self: &Arc<Self>) -> bool {
+        match crate::kernel_ext::completion::queue() {
+            Some(q) => q.enqueue(self.clone()).is_ok(),
+            None => false,
+        }
+    }
+}
+
 /// Asks the daemon for `len` bytes at `pos` and waits for them (C's
 /// `cachefiles_ondemand_read`).
 pub(crate) fn read(object: &Arc<Object>, pos: i64, len: usize) -> Result<(), Errno> {
@@ -206,12 +225,6 @@ pub(crate) fn clean_object(object: &Arc<Object>) {
     if object.od.lock().withdrawn() {
         reqs.finish_object(object, |_| true, Some(EIO));
     }
-}
-
-/// Fails every pending request: the cache is dead (C's
-/// `cachefiles_flush_reqs`).  The caller has set `DEAD`.
-pub(crate) fn flush(cache: &Cache) {
-    cache.reqs.lock().finish_all(EIO);
 }
 
 /// Whether the daemon has a request to read (C's on-demand `poll` rule:

@@ -2,7 +2,7 @@
 
 //! Registering a cache with fscache and withdrawing it.
 
-use super::{CacheOps, OpsTable};
+use super::{CacheOps, CacheTypes, OpsTable};
 use crate::kernel_ext::bindings;
 use crate::logic::cmd::Errno;
 use core::marker::PhantomData;
@@ -20,7 +20,7 @@ use kernel::sync::Arc;
 /// is non-null, the cache is registered with fscache and its `cache_priv`
 /// holds that `Arc<T>` reference (`Arc::into_raw`), reclaimed on drop after the cache
 /// is withdrawn.
-pub(crate) struct CacheCookie<T: CacheOps> {
+pub(crate) struct CacheCookie<T: CacheTypes> {
     ptr: NonNull<bindings::fscache_cache>,
     backend: AtomicPtr<kernel::ffi::c_void>,
     withdrawn: AtomicBool,
@@ -29,11 +29,11 @@ pub(crate) struct CacheCookie<T: CacheOps> {
 
 // SAFETY: fscache cache cookies are used from any thread under fscache's
 // own locking; `backend` is only a token for the `Arc` we own.
-unsafe impl<T: CacheOps> Send for CacheCookie<T> {}
+unsafe impl<T: CacheTypes> Send for CacheCookie<T> {}
 // SAFETY: Shared access uses fscache's thread-safe calls and atomics.
-unsafe impl<T: CacheOps> Sync for CacheCookie<T> {}
+unsafe impl<T: CacheTypes> Sync for CacheCookie<T> {}
 
-impl<T: CacheOps> CacheCookie<T> {
+impl<T: CacheTypes> CacheCookie<T> {
     /// Acquires the cache cookie named `tag`.
     pub(crate) fn acquire(tag: &CStr) -> Result<Self, Errno> {
         // SAFETY: `tag` is NUL-terminated; fscache copies it.
@@ -61,7 +61,10 @@ impl<T: CacheOps> CacheCookie<T> {
 
     /// Registers the cache with fscache, served by `backend`.  Fails with
     /// `EBUSY` if already registered.
-    pub(crate) fn add(&self, backend: Arc<T>) -> Result<(), Errno> {
+    pub(crate) fn add(&self, backend: Arc<T>) -> Result<(), Errno>
+    where
+        T: CacheOps,
+    {
         let token = Arc::into_raw(backend) as *mut kernel::ffi::c_void;
         if self
             .backend
@@ -119,7 +122,7 @@ impl<T: CacheOps> CacheCookie<T> {
     }
 }
 
-impl<T: CacheOps> Drop for CacheCookie<T> {
+impl<T: CacheTypes> Drop for CacheCookie<T> {
     fn drop(&mut self) {
         // A registered cache must not call into the backend after this:
         // withdraw it if the owner has not.

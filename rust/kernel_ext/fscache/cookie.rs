@@ -18,7 +18,7 @@
 //! too), and readers get a counted clone ([`Cookie::object`]): detaching
 //! the object while someone uses it frees nothing under their feet.
 
-use super::{volume, CacheOps};
+use super::{volume, CacheTypes};
 use crate::kernel_ext::bindings;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -34,7 +34,7 @@ use kernel::sync::{Arc, ArcBorrow};
 /// its volume belongs to a cache registered with `T`, and its
 /// `cache_priv` follows the rules of the module documentation.
 #[repr(transparent)]
-pub(crate) struct Cookie<T: CacheOps>(
+pub(crate) struct Cookie<T: CacheTypes>(
     kernel::types::Opaque<bindings::fscache_cookie>,
     PhantomData<T>,
 );
@@ -55,7 +55,7 @@ pub(crate) enum CookieFlag {
     HaveData = bindings::FSCACHE_COOKIE_HAVE_DATA,
 }
 
-impl<T: CacheOps> Cookie<T> {
+impl<T: CacheTypes> Cookie<T> {
     /// The cookie behind `ptr`.
     ///
     /// # Safety
@@ -287,13 +287,13 @@ impl core::ops::Deref for CookieAux {
 /// Created only by the `lookup_cookie` trampoline, for the duration of the
 /// callback; fscache does not withdraw the cookie meanwhile (lookup and
 /// withdrawal are steps of the cookie's single state machine).
-pub(crate) struct CookieLookup<'a, T: CacheOps> {
+pub(crate) struct CookieLookup<'a, T: CacheTypes> {
     cookie: &'a Cookie<T>,
     /// Not sendable: the token stays in the callback's thread.
     _p: PhantomData<*mut ()>,
 }
 
-impl<'a, T: CacheOps> CookieLookup<'a, T> {
+impl<'a, T: CacheTypes> CookieLookup<'a, T> {
     /// The token of `cookie`.
     ///
     /// Not `unsafe`: the lock around `cache_priv` makes any use memory
@@ -314,7 +314,7 @@ impl<'a, T: CacheOps> CookieLookup<'a, T> {
     }
 }
 
-impl<T: CacheOps> core::ops::Deref for CookieLookup<'_, T> {
+impl<T: CacheTypes> core::ops::Deref for CookieLookup<'_, T> {
     type Target = Cookie<T>;
     fn deref(&self) -> &Cookie<T> {
         self.cookie
@@ -327,13 +327,13 @@ impl<T: CacheOps> core::ops::Deref for CookieLookup<'_, T> {
 /// # Invariants
 ///
 /// As for [`CookieLookup`], for the `withdraw_cookie` callback.
-pub(crate) struct CookieWithdrawal<'a, T: CacheOps> {
+pub(crate) struct CookieWithdrawal<'a, T: CacheTypes> {
     cookie: &'a Cookie<T>,
     /// Not sendable: the token stays in the callback's thread.
     _p: PhantomData<*mut ()>,
 }
 
-impl<'a, T: CacheOps> CookieWithdrawal<'a, T> {
+impl<'a, T: CacheTypes> CookieWithdrawal<'a, T> {
     /// The token of `cookie` (not `unsafe`, as for [`CookieLookup::new`]).
     pub(super) fn new(cookie: &'a Cookie<T>) -> Self {
         // INVARIANT: The trampoline's callback borrows the token.
@@ -350,7 +350,7 @@ impl<'a, T: CacheOps> CookieWithdrawal<'a, T> {
     }
 }
 
-impl<T: CacheOps> core::ops::Deref for CookieWithdrawal<'_, T> {
+impl<T: CacheTypes> core::ops::Deref for CookieWithdrawal<'_, T> {
     type Target = Cookie<T>;
     fn deref(&self) -> &Cookie<T> {
         self.cookie
@@ -363,20 +363,20 @@ impl<T: CacheOps> core::ops::Deref for CookieWithdrawal<'_, T> {
 ///
 /// We hold one reference on `ptr`, a cookie of a cache registered with
 /// `T`, put on drop.
-pub(crate) struct CookieRef<T: CacheOps> {
+pub(crate) struct CookieRef<T: CacheTypes> {
     ptr: NonNull<bindings::fscache_cookie>,
     _p: PhantomData<T>,
 }
 
 // SAFETY: Cookies are reference counted and used from any thread.
-unsafe impl<T: CacheOps> Send for CookieRef<T> {}
+unsafe impl<T: CacheTypes> Send for CookieRef<T> {}
 // SAFETY: `Cookie` methods are safe to call concurrently: fields fixed at
 // acquisition, atomic flag operations, single-word volatile reads and
 // writes (C's READ_ONCE/WRITE_ONCE), copies of the aux data, and
 // `cache_priv` under the cookie's lock.
-unsafe impl<T: CacheOps> Sync for CookieRef<T> {}
+unsafe impl<T: CacheTypes> Sync for CookieRef<T> {}
 
-impl<T: CacheOps> core::ops::Deref for CookieRef<T> {
+impl<T: CacheTypes> core::ops::Deref for CookieRef<T> {
     type Target = Cookie<T>;
     fn deref(&self) -> &Cookie<T> {
         // SAFETY: We hold a reference on a cookie of a `T` cache (type
@@ -385,7 +385,7 @@ impl<T: CacheOps> core::ops::Deref for CookieRef<T> {
     }
 }
 
-impl<T: CacheOps> Drop for CookieRef<T> {
+impl<T: CacheTypes> Drop for CookieRef<T> {
     fn drop(&mut self) {
         // SAFETY: We own one reference.
         unsafe { bindings::cfrs_cookie_put(self.ptr.as_ptr()) }

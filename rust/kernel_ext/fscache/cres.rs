@@ -3,7 +3,7 @@
 //! The cache resources of a netfs I/O operation and the enums and flags
 //! of the netfs read interface.
 
-use super::{CacheOps, Cookie};
+use super::{CacheTypes, Cookie};
 use crate::kernel_ext::bindings;
 use crate::kernel_ext::vfs::FileRef;
 use core::marker::PhantomData;
@@ -90,12 +90,12 @@ pub(crate) const SREQ_COPY_TO_CACHE: usize = 1 << bindings::NETFS_SREQ_COPY_TO_C
 /// `ptr` is valid for `'a`; its `cache_priv` is a live cookie of a cache
 /// served by `T` (fscache sets it) with an access held for the operation,
 /// and `cache_priv2` is null or a [`FileRef`] owned by the operation.
-pub(crate) struct Cres<'a, T: CacheOps> {
+pub(crate) struct Cres<'a, T: CacheTypes> {
     ptr: *mut bindings::netfs_cache_resources,
     _p: PhantomData<(&'a mut bindings::netfs_cache_resources, T)>,
 }
 
-impl<T: CacheOps> Cres<'_, T> {
+impl<T: CacheTypes> Cres<'_, T> {
     /// The resources behind `ptr`, for a callback.
     ///
     /// # Safety

@@ -5,8 +5,10 @@
 //!
 //! C header: [`include/linux/fscache-cache.h`](srctree/include/linux/fscache-cache.h)
 //!
-//! A backend implements [`CacheOps`]; [`OpsTable::build`] turns it into the
-//! C vtables (`fscache_cache_ops`, and the `netfs_cache_ops` handed out by
+//! A backend implements [`CacheTypes`] (what it keeps in fscache's private
+//! pointers; the wrappers below are generic over it) and [`CacheOps`] (the
+//! operations); [`OpsTable::build`] turns the latter into the C vtables
+//! (`fscache_cache_ops`, and the `netfs_cache_ops` handed out by
 //! `begin_operation`): trampolines that recover the backend from
 //! `cache_priv`, the same pattern as `kernel::block::mq::Operations`.
 //!
@@ -18,9 +20,9 @@
 //!   of the cookie's state machine ([`CookieLookup`], [`CookieWithdrawal`]);
 //! * `cres.rs`: [`Cres`] (an operation's `netfs_cache_resources`),
 //!   [`Want`], [`Source`], [`ReadHole`], the `SREQ_*` flags;
-//! * `ops.rs`: the `#[vtable]` trait [`CacheOps`] and [`OpsTable`], the C
-//!   vtables, with the `fscache_cache_ops` trampolines; `netfs_ops.rs`: the
-//!   `netfs_cache_ops` trampolines.
+//! * `ops.rs`: [`CacheTypes`], the `#[vtable]` trait [`CacheOps`] and
+//!   [`OpsTable`], the C vtables, with the `fscache_cache_ops` trampolines;
+//!   `netfs_ops.rs`: the `netfs_cache_ops` trampolines.
 //!
 //! What the private pointers hold (set and cleared only by this module):
 //! * `fscache_cache::cache_priv`: the backend, an `Arc<T>`
@@ -45,6 +47,6 @@ mod volume_list;
 pub(crate) use cache::CacheCookie;
 pub(crate) use cookie::{Cookie, CookieFlag, CookieLookup, CookieRef, CookieWithdrawal};
 pub(crate) use cres::{Cres, ReadHole, Source, Want, SREQ_COPY_TO_CACHE, SREQ_ONDEMAND};
-pub(crate) use ops::{CacheOps, OpsTable};
+pub(crate) use ops::{CacheOps, CacheTypes, OpsTable};
 pub(crate) use volume::{VolumeHandle, VolumeRef};
 pub(crate) use volume_list::VolumeList;

@@ -23,6 +23,20 @@ use kernel::error::VTABLE_DEFAULT_ERROR;
 use kernel::prelude::*;
 use kernel::sync::{Arc, ArcBorrow};
 
+/// What a backend keeps in fscache's private pointers: the types only.
+///
+/// Separate from [`CacheOps`] so that the backend's data model (which
+/// holds cookies, volume lists and cache cookies, all generic over the
+/// backend) needs only these types, not the operations, which are built
+/// from that data model: the backend can then define its types below its
+/// operations, with no dependency cycle between the two.
+pub(crate) trait CacheTypes: Send + Sync + Sized + 'static {
+    /// What the backend keeps per volume (in the volume's `cache_priv`).
+    type VolumeData: Send + Sync;
+    /// The backend's object of a cookie (in the cookie's `cache_priv`).
+    type Object: Send + Sync;
+}
+
 /// The operations fscache calls on a registered cache.
 ///
 /// `Self` is the backend's per-cache state, registered with
@@ -31,12 +45,7 @@ use kernel::sync::{Arc, ArcBorrow};
 /// calls them unconditionally); the `netfs_cache_ops` ones are optional:
 /// leave out only what the netfs using the cache never calls.
 #[vtable]
-pub(crate) trait CacheOps: Send + Sync + Sized + 'static {
-    /// What the backend keeps per volume (in the volume's `cache_priv`).
-    type VolumeData: Send + Sync;
-    /// The backend's object of a cookie (in the cookie's `cache_priv`).
-    type Object: Send + Sync;
-
+pub(crate) trait CacheOps: CacheTypes {
     /// The list of the volumes the cache serves (C's `cache->volumes`),
     /// which the trampolines maintain.
     fn volumes(this: &Self) -> &VolumeList<Self>;

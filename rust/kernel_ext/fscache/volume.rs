@@ -16,7 +16,7 @@
 //! data goes when its last clone does.  fscache itself only tests the
 //! pointer for null (to know whether to call `free_volume`).
 
-use super::CacheOps;
+use super::CacheTypes;
 use crate::kernel_ext::bindings;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -74,7 +74,7 @@ impl Drop for PrivSlot {
 ///
 /// `volume` must be alive for the call and belong to a cache served by
 /// `T` (so that a non-null `cache_priv` is an `Arc<T::VolumeData>`).
-pub(super) unsafe fn data<T: CacheOps>(
+pub(super) unsafe fn data<T: CacheTypes>(
     volume: *mut bindings::fscache_volume,
 ) -> Option<Arc<T::VolumeData>> {
     // SAFETY: `volume` is alive (caller).
@@ -94,7 +94,7 @@ pub(super) unsafe fn data<T: CacheOps>(
 /// # Safety
 ///
 /// As for [`data`].
-pub(super) unsafe fn set_data<T: CacheOps>(
+pub(super) unsafe fn set_data<T: CacheTypes>(
     volume: *mut bindings::fscache_volume,
     data: Arc<T::VolumeData>,
 ) -> Option<Arc<T::VolumeData>> {
@@ -114,7 +114,7 @@ pub(super) unsafe fn set_data<T: CacheOps>(
 /// # Safety
 ///
 /// As for [`data`].
-pub(super) unsafe fn take_data<T: CacheOps>(
+pub(super) unsafe fn take_data<T: CacheTypes>(
     volume: *mut bindings::fscache_volume,
 ) -> Option<Arc<T::VolumeData>> {
     // SAFETY: `volume` is alive (caller).
@@ -137,18 +137,18 @@ pub(super) unsafe fn take_data<T: CacheOps>(
 ///
 /// `ptr` is an fscache volume whose `cache` is registered with `T`, alive
 /// while the handle is borrowed (see above).
-pub(crate) struct VolumeHandle<T: CacheOps> {
+pub(crate) struct VolumeHandle<T: CacheTypes> {
     ptr: NonNull<bindings::fscache_volume>,
     _p: PhantomData<T>,
 }
 
 // SAFETY: fscache volumes are shared between threads with their own
 // reference counts and locks.
-unsafe impl<T: CacheOps> Send for VolumeHandle<T> {}
+unsafe impl<T: CacheTypes> Send for VolumeHandle<T> {}
 // SAFETY: As above.
-unsafe impl<T: CacheOps> Sync for VolumeHandle<T> {}
+unsafe impl<T: CacheTypes> Sync for VolumeHandle<T> {}
 
-impl<T: CacheOps> VolumeHandle<T> {
+impl<T: CacheTypes> VolumeHandle<T> {
     /// The handle of `ptr`, for a callback.
     ///
     /// # Safety
@@ -233,7 +233,7 @@ impl<T: CacheOps> VolumeHandle<T> {
 /// # Invariants
 ///
 /// We hold one reference on `ptr`, a volume of a cache served by `T`.
-pub(crate) struct VolumeRef<T: CacheOps> {
+pub(crate) struct VolumeRef<T: CacheTypes> {
     ptr: NonNull<bindings::fscache_volume>,
     _p: PhantomData<T>,
 }
@@ -255,7 +255,7 @@ unsafe fn coherency<'a>(v: NonNull<bindings::fscache_volume>) -> &'a [u8] {
     }
 }
 
-impl<T: CacheOps> VolumeRef<T> {
+impl<T: CacheTypes> VolumeRef<T> {
     /// The netfs's coherency data for the volume.
     pub(crate) fn coherency(&self) -> &[u8] {
         // SAFETY: We hold a reference, so the volume is alive.
@@ -286,7 +286,7 @@ impl<T: CacheOps> VolumeRef<T> {
     }
 }
 
-impl<T: CacheOps> Drop for VolumeRef<T> {
+impl<T: CacheTypes> Drop for VolumeRef<T> {
     fn drop(&mut self) {
         // SAFETY: We own one reference.
         unsafe { bindings::cfrs_volume_put(self.ptr.as_ptr()) };

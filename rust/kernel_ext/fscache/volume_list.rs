@@ -8,7 +8,7 @@
 //! callbacks lend theirs, and the only stored copies are this list's, which
 //! the `free_volume` trampoline unlists before fscache frees the volume.
 
-use super::{volume, CacheOps, VolumeHandle, VolumeRef};
+use super::{volume, CacheTypes, VolumeHandle, VolumeRef};
 use crate::logic::cmd::{errno::ENOMEM, Errno};
 use kernel::prelude::*;
 use kernel::rbtree::{RBTree, RBTreeNode};
@@ -29,7 +29,7 @@ use kernel::sync::{Arc, Mutex};
 /// while dropping a [`VolumeRef`], as the last reference frees the volume
 /// and `free_volume` takes the lock.
 #[pin_data]
-pub(crate) struct VolumeList<T: CacheOps> {
+pub(crate) struct VolumeList<T: CacheTypes> {
     #[pin]
     inner: Mutex<RBTree<usize, VolumeHandle<T>>>,
 }
@@ -37,7 +37,7 @@ pub(crate) struct VolumeList<T: CacheOps> {
 /// A list entry, allocated before the volume is listed.
 pub(super) type VolumeNode<T> = RBTreeNode<usize, VolumeHandle<T>>;
 
-impl<T: CacheOps> VolumeList<T> {
+impl<T: CacheTypes> VolumeList<T> {
     /// An empty list.
     pub(crate) fn new() -> impl PinInit<Self> {
         // INVARIANT: Nothing listed.
@@ -73,7 +73,7 @@ impl<T: CacheOps> VolumeList<T> {
 }
 
 /// The locked list; lends its volumes for as long as it is held.
-pub(crate) struct VolumeListGuard<'a, T: CacheOps> {
+pub(crate) struct VolumeListGuard<'a, T: CacheTypes> {
     guard: kernel::sync::lock::Guard<
         'a,
         RBTree<usize, VolumeHandle<T>>,
@@ -81,7 +81,7 @@ pub(crate) struct VolumeListGuard<'a, T: CacheOps> {
     >,
 }
 
-impl<T: CacheOps> VolumeListGuard<'_, T> {
+impl<T: CacheTypes> VolumeListGuard<'_, T> {
     /// The listed volumes, alive while the guard is held (invariants of
     /// [`VolumeList`]: unlisting needs the lock).
     pub(crate) fn iter(&self) -> impl Iterator<Item = &VolumeHandle<T>> {
