@@ -74,14 +74,19 @@ api() {
 	curl -sS -o "$work/api.out" -w '%{http_code}' --unix-socket "$sock" -X "$1" \
 		${3:+-H 'Content-Type: application/json' --data-binary "@$3"} "http://localhost$2"
 }
-# add_image NAME: PUT the bootstrap entry of NAME (as nydus-snapshotter does).
-add_image() {
-	cat > "$work/entry.$1.json" << EOF
+# entry_json NAME WORK_DIR: the bootstrap entry of image NAME, the body
+# nydus-snapshotter sends to PUT /api/v2/blobs.
+entry_json() {
+	cat << EOF
 {"type": "bootstrap", "id": "$1", "domain_id": "$domain",
  "config": {"id": "factory-$1", "backend_type": "localfs",
   "backend_config": {"dir": "$blobs"}, "cache_type": "fscache",
-  "cache_config": {"work_dir": "$cache"}, "metadata_path": "$blobs/$1.boot"}}
+  "cache_config": {"work_dir": "$2"}, "metadata_path": "$blobs/$1.boot"}}
 EOF
+}
+# add_image NAME: PUT the bootstrap entry of NAME (as nydus-snapshotter does).
+add_image() {
+	entry_json "$1" "$cache" > "$work/entry.$1.json"
 	api PUT /api/v2/blobs "$work/entry.$1.json"
 }
 nydusd_start() { # nydusd_start LOG: singleton with the fscache service; sets NYDUSD_PID
@@ -146,6 +151,8 @@ nfiles=0
 for img in "${images[@]}"; do nfiles=$((nfiles + $(find "$work/src-$img" -type f | wc -l))); done
 echo "# ${#images[@]} images, $nfiles files, $(du -sb "$work/blobs" | cut -f1) bytes of blobs"
 
+# Cases 2-6 run nydusd itself; CFRS_NYDUS_ONLY=failover skips them.
+nydusd_cases() {
 # --- (2) nydusd, mounts, concurrent cold reads --------------------------------
 section "nydusd and mounts"
 if nydusd_start "$work/nydusd.1.log"; then
@@ -261,6 +268,13 @@ check_eq end.nydusd_exits_on_sigterm gone "$(proc_state "$NYDUSD_PID" | sed 's/^
 # nydusd's own errors, for the record (the kill of case 4 makes some).
 grep -h -A2 -E 'panic|ERROR' "$work/nydusd.1.log" "$work/nydusd.2.log" | head -n 12 | sed 's/^/# nydusd: /'
 
+}
+if [ "${CFRS_NYDUS_ONLY:-}" = failover ]; then
+	echo "# CFRS_NYDUS_ONLY=failover: cases 2-6 (nydusd) skipped"
+else
+	nydusd_cases
+fi
+
 # --- (7) failover: Nydus's handler with its devnode fd in the fd store ---------------
 # nydus-fscache-peer runs nydus-service 0.4.0's FsCacheHandler (see
 # Documentation/peers.rst); fake_systemd.py keeps the fd and restarts it
@@ -280,7 +294,7 @@ else
 		sep=
 		for img in "${fo_images[@]}"; do
 			printf '%s' "$sep"
-			sed "s|\"work_dir\": \"$cache\"|\"work_dir\": \"$cache2\"|" "$work/entry.$img.json"
+			entry_json "$img" "$cache2"
 			sep=,
 		done
 		echo ']}'
