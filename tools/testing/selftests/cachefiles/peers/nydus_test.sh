@@ -118,6 +118,21 @@ reads() {
 # directory is the cookie's; any of them will do).
 cache_file_of() { find "$cache/cache" -name "D$1" -type f 2> /dev/null | head -n1; }
 umount_image() { timeout 120 umount "$(mnt_of "$1")"; }
+# wait_all PID...: waits for each (children of this shell, so not in a
+# command substitution); WAIT_RC is 0 if all exited 0, else 1.
+wait_all() {
+	local p
+	WAIT_RC=0
+	for p in "$@"; do wait "$p" || WAIT_RC=1; done
+}
+# same_manifest NAME SRC MANIFEST: ok iff MANIFEST (taken by a reader) is SRC's.
+same_manifest() {
+	if diff <(manifest "$2") "$3" > "$work/diff" 2>&1; then
+		tap ok "$1"
+	else
+		tap fail "$1" "$(head -n 20 "$work/diff")"
+	fi
+}
 
 # --- (1) images -------------------------------------------------------------
 section images
@@ -180,15 +195,10 @@ for img in "${images[@]}"; do
 	pids+=($!)
 done
 od_track "${pids[@]}"
-rc=0
-for p in "${pids[@]}"; do wait "$p" || rc=1; done
-check_eq read.concurrent_readers_succeed 0 $rc "$(cat "$work"/*.err | head -n 5)"
+wait_all "${pids[@]}"
+check_eq read.concurrent_readers_succeed 0 $WAIT_RC "$(cat "$work"/*.err | head -n 5)"
 for img in "${images[@]}"; do
-	if diff <(manifest "$work/src-$img") "$work/manifest.$img" > "$work/diff" 2>&1; then
-		tap ok "read.sha256_every_file_$img"
-	else
-		tap fail "read.sha256_every_file_$img" "$(head -n 20 "$work/diff")"
-	fi
+	same_manifest "read.sha256_every_file_$img" "$work/src-$img" "$work/manifest.$img"
 done
 
 # --- (3) re-reads from the cache ---------------------------------------------
@@ -333,15 +343,10 @@ else
 	done
 	check_eq failover.restarts_with_kept_fd 1 $restarted "$(tail -n 20 "$work/peer.log")"
 	check failover.killed_during_reads test "$done_kills" -ge 1
-	rc=0
-	for p in "${pids[@]}"; do wait "$p" || rc=1; done
-	check_eq failover.readers_see_no_error 0 $rc "$(cat "$work"/fo.*.err | head -n 5)"
+	wait_all "${pids[@]}"
+	check_eq failover.readers_see_no_error 0 $WAIT_RC "$(cat "$work"/fo.*.err | head -n 5)"
 	for img in "${fo_images[@]}"; do
-		if diff <(manifest "$work/src-$img") "$work/fo.$img" > "$work/diff" 2>&1; then
-			tap ok "failover.sha256_every_file_$img"
-		else
-			tap fail "failover.sha256_every_file_$img" "$(head -n 20 "$work/diff")"
-		fi
+		same_manifest "failover.sha256_every_file_$img" "$work/src-$img" "$work/fo.$img"
 	done
 	check failover.handler_sent_restore grep -q "sent 'restore'" "$work/peer.log"
 	for img in "${fo_images[@]}"; do umount_image "$img"; done
