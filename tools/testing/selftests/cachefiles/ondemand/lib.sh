@@ -13,7 +13,7 @@
 #   od_cleanup_hook FN    FN runs first at exit (before umounts and kills)
 #   od_cleanup_late FN    FN runs last at exit (after daemons stopped)
 #   mount_erofs / manifest / make_tree / read_all / stat_of
-#   daemon_start / daemon_stop / wait_gone
+#   daemon_start / daemon_stop / wait_gone / wait_ready
 #
 # Everything runs as root inside the test VM (scripts/vm-run); cold
 # on-demand reads run at ~1-2 MB/s on the TCG debug kernel, so keep data
@@ -152,18 +152,27 @@ proc_state() { # proc_state PID: one-letter state (R, S, D, Z...) or "gone"
 # ARGS), stderr to LOG; waits (10 s) until it wrote its stats file or died.
 # Sets DAEMON_PID; returns 0 iff it is running with its stats file written.
 daemon_start() {
-	local st=$1 log=$2 i
+	local st=$1 log=$2
 	shift 2
 	rm -f "$st"
 	"$daemon" --stats "$st" "$@" 2> "$log" &
 	DAEMON_PID=$!
 	od_track_daemon "$DAEMON_PID"
-	for i in $(seq 1 100); do
-		[ -e "$st" ] && break
-		kill -0 "$DAEMON_PID" 2>/dev/null || break
+	wait_ready "$DAEMON_PID" 10 test -e "$st"
+}
+# wait_ready PID SECONDS TEST...: polls TEST (a command) every 0.1 s until
+# it succeeds, PID dies or SECONDS pass; returns 0 iff TEST succeeded and
+# PID is still running.
+wait_ready() {
+	local pid=$1 i
+	local tries=$(($2 * 10))
+	shift 2
+	for i in $(seq 1 "$tries"); do
+		"$@" && break
+		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	[ -e "$st" ] && kill -0 "$DAEMON_PID" 2>/dev/null
+	"$@" && kill -0 "$pid" 2>/dev/null
 }
 daemon_stop() { # daemon_stop PID: SIGTERM, wait; returns its exit status
 	kill -TERM "$1" 2>/dev/null

@@ -95,13 +95,7 @@ nydusd_start() { # nydusd_start LOG: singleton with the fscache service; sets NY
 		--apisock "$sock" --log-level info --log-file "$1" &
 	NYDUSD_PID=$!
 	od_track_daemon "$NYDUSD_PID"
-	local i
-	for i in $(seq 1 150); do
-		[ -S "$sock" ] && break
-		kill -0 "$NYDUSD_PID" 2> /dev/null || break
-		sleep 0.2
-	done
-	[ -S "$sock" ] && kill -0 "$NYDUSD_PID" 2> /dev/null
+	wait_ready "$NYDUSD_PID" 30 test -S "$sock"
 }
 mnt_of() { echo "$work/mnt-$1"; }
 mount_image() { mount_erofs "$(mnt_of "$1")" "fsid=$1,domain_id=$domain"; }
