@@ -1,0 +1,92 @@
+# shellcheck shell=bash
+# Shared by scripts/check (`make check`) and scripts/check-peers
+# (`make check-peers`); sourced after scripts/lib.sh, never run.
+#
+#   result ok|fail NAME [DETAIL]   one TAP-like line, counted
+#   stage NAME                     the time since the last stage is NAME's
+#   finish                         stage times, "N passed, N failed", exit
+#   vm_suite MOD TAG SUITE [ENV=V...]
+#                                  SUITE in a VM with --module MOD; TAP in
+#                                  $log/tap.TAG.MOD, exit code in $log/rc.TAG.MOD
+#   side_by_side TITLE PREFIX TAG...
+#                                  one row per case of the TAGs' suites with
+#                                  C's and Rust's result, one result line per
+#                                  case (PASS on both) and per VM run
+# Needs $variant (kernel variant) and $log (a scratch directory).
+
+pass=0 fail=0 n=0
+result() {
+	n=$((n + 1))
+	if [ "$1" = ok ]; then pass=$((pass + 1)); echo "ok $n $2"
+	else fail=$((fail + 1)); echo "not ok $n $2${3:+ # $3}"; fi
+}
+# Wall-clock time of each stage, printed by finish (also after an early stop).
+SECONDS=0
+stage_names=() stage_secs=() stage_t0=0
+stage() {
+	stage_names+=("$1")
+	stage_secs+=($((SECONDS - stage_t0)))
+	stage_t0=$SECONDS
+}
+mmss() { printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }
+finish() {
+	local i
+	printf '\n%-40s %8s\n' "stage" "time"
+	for i in "${!stage_names[@]}"; do
+		printf '%-40s %8s\n' "${stage_names[$i]}" "$(mmss "${stage_secs[$i]}")"
+	done
+	printf '%-40s %8s\n' "total" "$(mmss "$SECONDS")"
+	echo "$pass passed, $fail failed"
+	[ "$fail" = 0 ]
+	exit $?
+}
+
+vm_suite() {
+	local m=$1 tag=$2 suite=$3
+	shift 3
+	# The guest does not inherit our environment: pass the settings.
+	scripts/vm-run --kernel "$variant" --module "$m" -- env "$@" "$CFRS_ROOT/$suite" \
+		>"$log/tap.$tag.$m" 2>"$log/err.$tag.$m"
+	echo $? >"$log/rc.$tag.$m"
+	sed 's/^/    /' "$log/err.$tag.$m" | grep -v '^    $' | tail -n 40
+	# A failed case with what the suite printed around it.
+	if grep -q '^not ok' "$log/tap.$tag.$m"; then
+		echo "    failed in $tag --module $m:"
+		grep -B3 -A6 '^not ok' "$log/tap.$tag.$m" | head -n 80 | sed 's/^/    | /'
+	fi
+}
+
+cases() { # cases PREFIX FILE: "PREFIXname PASS|FAIL" lines
+	grep -E '^(not )?ok [0-9]+ ' "$2" | sed -E "s/^(not ok|ok) [0-9]+ ([^ #]+).*/$1\2 \1/" |
+		sed 's/ not ok$/ FAIL/; s/ ok$/ PASS/'
+}
+
+side_by_side() {
+	local title=$1 what=$2 m tag name c r rc
+	shift 2
+	for m in c rs; do
+		for tag in "$@"; do
+			if [ "$#" = 1 ] || [ "$tag" = dev ]; then cases "" "$log/tap.$tag.$m"
+			else cases "$tag." "$log/tap.$tag.$m"; fi
+		done | sort -u >"$log/$m.txt"
+	done
+	join -a1 -a2 -e MISSING -o 0,1.2,2.2 "$log/c.txt" "$log/rs.txt" >"$log/both.txt"
+	printf '\n%-58s %-7s %-7s\n' "$title" "C" "Rust"
+	while read -r name c r; do printf '%-58s %-7s %-7s\n' "$name" "$c" "$r"; done <"$log/both.txt"
+	echo
+	local total same=0
+	total=$(wc -l <"$log/both.txt")
+	while read -r name c r; do
+		if [ "$c" = PASS ] && [ "$r" = PASS ]; then result ok "$what $name (C and Rust)"; same=$((same + 1))
+		else result fail "$what $name" "C=$c Rust=$r"; fi
+	done <"$log/both.txt"
+	for m in c rs; do
+		for tag in "$@"; do
+			rc=$(cat "$log/rc.$tag.$m")
+			if [ "$rc" = 0 ]; then result ok "vm-run $tag --module $m: exit 0, no kernel splat"
+			else result fail "vm-run $tag --module $m" "exit $rc (test failure, splat or unload failure; see above)"; fi
+		done
+	done
+	[ "$total" -gt 0 ] || result fail "$what: no results"
+	echo "# $same of $total $what cases pass on both C cachefiles.ko and cachefiles_rs.ko"
+}
