@@ -7,6 +7,7 @@
 //! C header: [`include/linux/rbtree.h`](srctree/include/linux/rbtree.h)
 
 use crate::logic::reqtable::{AllocError, MapFamily, OrderedMap};
+use core::ops::ControlFlow;
 use kernel::prelude::GFP_KERNEL;
 use kernel::rbtree::RBTree;
 
@@ -27,10 +28,6 @@ impl<K: Ord + Copy, V> OrderedMap<K, V> for RBTree<K, V> {
         RBTree::get(self, key)
     }
 
-    fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        RBTree::get_mut(self, key)
-    }
-
     fn try_insert(&mut self, key: K, value: V) -> Result<(), AllocError> {
         // The node is allocated before the tree is touched: on failure the
         // tree is unchanged.  A replaced node (never, see the trait) drops.
@@ -43,6 +40,18 @@ impl<K: Ord + Copy, V> OrderedMap<K, V> for RBTree<K, V> {
         RBTree::remove(self, key)
     }
 
+    fn move_to(&mut self, key: &K, to: &mut Self) -> bool {
+        // The node itself goes over: no allocation.  A replaced node
+        // (never, see the trait) drops.
+        match self.remove_node(key) {
+            Some(node) => {
+                drop(to.insert(node));
+                true
+            }
+            None => false,
+        }
+    }
+
     fn lower_bound(&mut self, key: &K) -> Option<K> {
         self.cursor_lower_bound(key).map(|c| *c.current().0)
     }
@@ -52,18 +61,30 @@ impl<K: Ord + Copy, V> OrderedMap<K, V> for RBTree<K, V> {
         Some(node.to_key_value())
     }
 
+    fn scan_from<B>(
+        &mut self,
+        from: Option<&K>,
+        mut f: impl FnMut(&K, &V) -> ControlFlow<B>,
+    ) -> Option<B> {
+        let mut cursor = match from {
+            Some(key) => self.cursor_lower_bound(key),
+            None => self.cursor_front(),
+        };
+        while let Some(c) = cursor {
+            let (k, v) = c.current();
+            if let ControlFlow::Break(b) = f(k, v) {
+                return Some(b);
+            }
+            cursor = c.move_next();
+        }
+        None
+    }
+
     fn iter<'a>(&'a self) -> impl Iterator<Item = (&'a K, &'a V)>
     where
         K: 'a,
         V: 'a,
     {
         RBTree::iter(self)
-    }
-
-    fn values_mut<'a>(&'a mut self) -> impl Iterator<Item = &'a mut V>
-    where
-        V: 'a,
-    {
-        RBTree::values_mut(self)
     }
 }

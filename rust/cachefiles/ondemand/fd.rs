@@ -64,11 +64,7 @@ impl AnonFdOps for Object {
             let mut reqs = cache.reqs.lock();
             let id = this.od.lock().fd_released();
             // Pending CLOSEs the daemon has not seen need no delivery now.
-            reqs.finish_object(
-                &this,
-                |e| e.is_new() && e.req().opcode == Opcode::Close,
-                None,
-            );
+            reqs.finish_object(&this, |req, new| new && req.opcode == Opcode::Close, None);
             let _ = reqs.free_object_id(id);
             drop(reqs);
             trace::ondemand_fd_release(this.debug_id, id);

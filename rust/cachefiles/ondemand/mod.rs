@@ -99,7 +99,7 @@ fn send_req(object: &Arc<Object>, opcode: Opcode, body: KVec<u8>) -> Result<(), 
             drop(reqs);
             return fail(e);
         }
-        match reqs.insert(req.object_addr(), req.clone()) {
+        match reqs.insert(req.object_addr(), req.kind(), req.clone()) {
             Ok(id) => id,
             Err(e) => {
                 drop(reqs);
@@ -223,16 +223,18 @@ pub(crate) fn clean_object(object: &Arc<Object>) {
     let cache = &object.cache;
     let mut reqs = cache.reqs.lock();
     if object.od.lock().withdrawn() {
-        reqs.finish_object(object, |_| true, Some(EIO));
+        reqs.finish_object(object, |_, _| true, Some(EIO));
     }
 }
 
 /// Whether the daemon has a request to read (C's on-demand `poll` rule:
-/// READs of a re-opening object do not count).
+/// READs of a re-opening object do not count).  `O(1)` while a new OPEN
+/// or CLOSE is queued or nothing is new; otherwise new READs are looked
+/// at, in id order, up to the first whose object is not re-opening
+/// ([`Requests::readable`]).
 pub(crate) fn has_readable(cache: &Cache) -> bool {
-    let reqs = cache.reqs.lock();
-    let readable =
-        reqs.any_new(|req| !(req.opcode == Opcode::Read && req.object.od.lock().is_reopening()));
+    let mut reqs = cache.reqs.lock();
+    let readable = reqs.readable(|req| !req.object.od.lock().is_reopening());
     readable
 }
 
@@ -245,11 +247,10 @@ pub(crate) fn restore(cache: &Cache) {
 
 /// Picks the next new request round robin ([`Requests::select`]), meeting
 /// READs of closed objects on the way (C's `cachefiles_ondemand_select_req`).
-fn select(reqs: &Requests) -> Option<u32> {
+/// The table hands out a new OPEN or CLOSE as soon as it meets it and asks
+/// about READs only.
+fn select(reqs: &mut Requests) -> Option<u32> {
     reqs.select(|req| {
-        if req.opcode != Opcode::Read {
-            return true;
-        }
         let action = req.object.od.lock().read_met();
         match action {
             ReadAction::Deliver => true,
@@ -272,7 +273,7 @@ pub(crate) fn daemon_read(
 ) -> Result<usize, Errno> {
     let (id, req, n) = {
         let mut reqs = cache.reqs.lock();
-        let Some(id) = select(&reqs) else {
+        let Some(id) = select(&mut reqs) else {
             return Ok(0);
         };
         let Some(req) = reqs.get(id) else {

@@ -8,10 +8,10 @@
 //! host-tested; here it is built from the kernel's `RBTree` and stores
 //! `Arc<Request>`.
 
-use crate::cachefiles::internal::{Object, Request};
+use crate::cachefiles::internal::{Object, Opcode, Request};
 use crate::kernel_ext::rbmap::RbMaps;
 use crate::logic::cmd::Errno;
-use crate::logic::reqtable::{Entry, ReqTable};
+use crate::logic::reqtable::{Kind, ReqTable};
 use core::sync::atomic::Ordering;
 use kernel::sync::Arc;
 
@@ -40,6 +40,16 @@ impl Request {
         core::ptr::eq(&*self.object, object)
     }
 
+    /// How the request waits in the table: a READ is passed over while
+    /// its object is closed or re-opening (C's `select_req` and `poll`),
+    /// OPEN and CLOSE never are.
+    pub(super) fn kind(&self) -> Kind {
+        match self.opcode {
+            Opcode::Read => Kind::Deferrable,
+            Opcode::Open | Opcode::Close => Kind::Plain,
+        }
+    }
+
     pub(super) fn object_addr(&self) -> usize {
         &*self.object as *const Object as usize
     }
@@ -56,11 +66,11 @@ impl ReqTable<RbMaps, Arc<Request>> {
     }
 
     /// Takes out and completes (with `err`) the requests of `object` that
-    /// `pick` selects.
+    /// `pick` selects (given each request and whether it is new).
     pub(super) fn finish_object(
         &mut self,
         object: &Object,
-        pick: impl FnMut(&Entry<Arc<Request>>) -> bool,
+        pick: impl FnMut(&Arc<Request>, bool) -> bool,
         err: Option<Errno>,
     ) {
         let addr = object as *const Object as usize;

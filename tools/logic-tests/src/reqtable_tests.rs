@@ -9,9 +9,10 @@
 //! drains and `cachefiles_flush_reqs`.
 
 use crate::cmd::errno::{EBUSY, ENOMEM};
-use crate::reqtable::{AllocError, MapFamily, OrderedMap, ReqTable, OBJECT_ID_MAX};
+use crate::reqtable::{AllocError, Kind, MapFamily, OrderedMap, ReqTable, OBJECT_ID_MAX};
 use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 
 // ---- The maps: `BTreeMap`, and one whose insertions can be made to fail.
 
@@ -28,9 +29,6 @@ impl<K: Ord + Copy, V> OrderedMap<K, V> for BTreeMap<K, V> {
     fn get(&self, key: &K) -> Option<&V> {
         BTreeMap::get(self, key)
     }
-    fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        BTreeMap::get_mut(self, key)
-    }
     fn try_insert(&mut self, key: K, value: V) -> Result<(), AllocError> {
         BTreeMap::insert(self, key, value);
         Ok(())
@@ -38,11 +36,37 @@ impl<K: Ord + Copy, V> OrderedMap<K, V> for BTreeMap<K, V> {
     fn remove(&mut self, key: &K) -> Option<V> {
         BTreeMap::remove(self, key)
     }
+    fn move_to(&mut self, key: &K, to: &mut Self) -> bool {
+        match BTreeMap::remove(self, key) {
+            Some(v) => {
+                assert!(to.insert(*key, v).is_none(), "moved onto a key");
+                true
+            }
+            None => false,
+        }
+    }
     fn lower_bound(&mut self, key: &K) -> Option<K> {
         self.range(key..).next().map(|(k, _)| *k)
     }
     fn pop_first(&mut self) -> Option<(K, V)> {
         BTreeMap::pop_first(self)
+    }
+    fn scan_from<B>(
+        &mut self,
+        from: Option<&K>,
+        mut f: impl FnMut(&K, &V) -> ControlFlow<B>,
+    ) -> Option<B> {
+        let entries = match from {
+            Some(k) => self.range(k..),
+            None => self.range(..),
+        };
+        for (k, v) in entries {
+            VISITED.with(|n| n.set(n.get() + 1));
+            if let ControlFlow::Break(b) = f(k, v) {
+                return Some(b);
+            }
+        }
+        None
     }
     fn iter<'a>(&'a self) -> impl Iterator<Item = (&'a K, &'a V)>
     where
@@ -51,15 +75,12 @@ impl<K: Ord + Copy, V> OrderedMap<K, V> for BTreeMap<K, V> {
     {
         BTreeMap::iter(self)
     }
-    fn values_mut<'a>(&'a mut self) -> impl Iterator<Item = &'a mut V>
-    where
-        V: 'a,
-    {
-        BTreeMap::values_mut(self)
-    }
 }
 
 thread_local! {
+    /// The entries `scan_from` went through (the cost of `select` and
+    /// `readable`), any map of the thread.
+    static VISITED: Cell<usize> = const { Cell::new(0) };
     /// The insertion (1 = the next one, any map of the thread) that fails;
     /// 0: none.
     static FAIL_IN: Cell<u32> = const { Cell::new(0) };
@@ -85,9 +106,6 @@ impl<K: Ord + Copy, V> OrderedMap<K, V> for FailMap<K, V> {
     fn get(&self, key: &K) -> Option<&V> {
         self.0.get(key)
     }
-    fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        self.0.get_mut(key)
-    }
     fn try_insert(&mut self, key: K, value: V) -> Result<(), AllocError> {
         let fail = FAIL_IN.with(|f| match f.get() {
             0 => false,
@@ -105,11 +123,21 @@ impl<K: Ord + Copy, V> OrderedMap<K, V> for FailMap<K, V> {
     fn remove(&mut self, key: &K) -> Option<V> {
         self.0.remove(key)
     }
+    fn move_to(&mut self, key: &K, to: &mut Self) -> bool {
+        OrderedMap::move_to(&mut self.0, key, &mut to.0)
+    }
     fn lower_bound(&mut self, key: &K) -> Option<K> {
         OrderedMap::lower_bound(&mut self.0, key)
     }
     fn pop_first(&mut self) -> Option<(K, V)> {
         self.0.pop_first()
+    }
+    fn scan_from<B>(
+        &mut self,
+        from: Option<&K>,
+        f: impl FnMut(&K, &V) -> ControlFlow<B>,
+    ) -> Option<B> {
+        OrderedMap::scan_from(&mut self.0, from, f)
     }
     fn iter<'a>(&'a self) -> impl Iterator<Item = (&'a K, &'a V)>
     where
@@ -117,12 +145,6 @@ impl<K: Ord + Copy, V> OrderedMap<K, V> for FailMap<K, V> {
         V: 'a,
     {
         self.0.iter()
-    }
-    fn values_mut<'a>(&'a mut self) -> impl Iterator<Item = &'a mut V>
-    where
-        V: 'a,
-    {
-        self.0.values_mut()
     }
 }
 
@@ -148,6 +170,14 @@ const C: usize = 0x1010;
 
 type Table = ReqTable<Std, Req>;
 
+/// C: READs wait on their object's state, OPEN and CLOSE do not.
+fn kind(op: Op) -> Kind {
+    match op {
+        Op::Read => Kind::Deferrable,
+        Op::Open | Op::Close => Kind::Plain,
+    }
+}
+
 fn req(obj: usize, op: Op, tag: u32) -> Req {
     Req { obj, op, tag }
 }
@@ -158,7 +188,7 @@ fn add(t: &mut Table, obj: usize, tag: u32) -> u32 {
 }
 
 fn add_op(t: &mut Table, obj: usize, op: Op, tag: u32) -> u32 {
-    let id = t.insert(obj, req(obj, op, tag)).expect("insert");
+    let id = t.insert(obj, kind(op), req(obj, op, tag)).expect("insert");
     assert!(t.index_matches());
     id
 }
@@ -245,14 +275,20 @@ fn msg_id_search_from_the_cursor_to_the_top_then_from_zero() {
         assert_eq!(add(&mut t, B, want), want);
     }
     // Full: EBUSY, nothing changes.
-    assert_eq!(t.insert(C, req(C, Op::Read, 99)), Err(EBUSY));
+    assert_eq!(
+        t.insert(C, kind(Op::Read), req(C, Op::Read, 99)),
+        Err(EBUSY)
+    );
     assert_eq!(t.len(), 8);
     assert!(t.index_matches());
     assert_eq!(ids_of(&mut t, C), Vec::<u32>::new());
     // One freed: it is the only choice.
     t.remove(5);
     assert_eq!(add(&mut t, C, 100), 5);
-    assert_eq!(t.insert(C, req(C, Op::Read, 101)), Err(EBUSY));
+    assert_eq!(
+        t.insert(C, kind(Op::Read), req(C, Op::Read, 101)),
+        Err(EBUSY)
+    );
     // The cursor is at 6: of 3 and 6 freed, 6 comes first, then 3.
     t.remove(3);
     t.remove(6);
@@ -264,7 +300,7 @@ fn msg_id_search_from_the_cursor_to_the_top_then_from_zero() {
 fn msg_ids_full_over_a_single_id() {
     let mut t = Table::with_limits(0, OBJECT_ID_MAX);
     assert_eq!(add(&mut t, A, 0), 0);
-    assert_eq!(t.insert(A, req(A, Op::Read, 1)), Err(EBUSY));
+    assert_eq!(t.insert(A, kind(Op::Read), req(A, Op::Read, 1)), Err(EBUSY));
     t.remove(0);
     assert_eq!(add(&mut t, A, 2), 0);
 }
@@ -462,9 +498,12 @@ fn restore_marks_every_request_new_again() {
         add(&mut t, A, tag);
     }
     while read_one(&mut t).is_some() {}
-    assert!(!t.any_new(|_| true));
+    assert!(!t.readable(|_| true));
+    assert_eq!(t.is_new(1), Some(false));
     t.mark_all_new();
-    assert!(t.any_new(|_| true));
+    assert!(t.readable(|_| true));
+    assert_eq!(t.is_new(1), Some(true));
+    assert!(t.index_matches());
     // Twice is harmless; an empty table too.
     t.mark_all_new();
     let mut again = Vec::new();
@@ -474,21 +513,38 @@ fn restore_marks_every_request_new_again() {
     assert_eq!(again, [0, 1, 2]);
     let mut empty = Table::new();
     empty.mark_all_new();
-    assert!(!empty.any_new(|_| true));
+    assert!(!empty.readable(|_| true));
 }
 
 #[test]
-fn any_new_skips_read_requests_and_applies_the_filter() {
+fn readable_counts_plain_requests_and_asks_about_reads() {
     // C's poll: EPOLLIN for a new request that is not a READ of a
-    // re-opening object.
+    // re-opening object.  A new OPEN or CLOSE answers without a look at
+    // the READs.
     let mut t = Table::new();
     add_op(&mut t, A, Op::Open, 0);
     add_op(&mut t, B, Op::Read, 1);
-    assert!(t.any_new(|r| r.op != Op::Read));
+    assert!(t.readable(|_| panic!("asked")));
     t.mark_read(0);
-    assert!(!t.any_new(|r| r.op != Op::Read));
-    assert!(t.any_new(|r| r.obj == B));
-    assert!(!t.any_new(|r| r.obj == A));
+    assert!(t.readable(|r| r.obj == B));
+    assert!(!t.readable(|r| r.obj == A));
+    // READs only, asked about in id order up to the first ready one.
+    add_op(&mut t, C, Op::Read, 2);
+    add_op(&mut t, A, Op::Read, 3);
+    let mut asked = Vec::new();
+    assert!(t.readable(|r| {
+        asked.push(r.tag);
+        r.obj == C
+    }));
+    assert_eq!(asked, [1, 2]);
+    // A CLOSE queued: no question.
+    add_op(&mut t, A, Op::Close, 4);
+    assert!(t.readable(|_| panic!("asked")));
+    // Read, it no longer counts.
+    assert_eq!(t.select(|_| false), Some(4));
+    t.mark_read(4);
+    assert!(!t.readable(|_| false));
+    assert!(t.index_matches());
 }
 
 // ---- Taking requests out; the per-object index.
@@ -553,17 +609,13 @@ fn drain_object_takes_what_the_predicate_picks_in_id_order() {
     t.mark_read(1);
     // fd release: A's CLOSEs the daemon has not read.
     let mut done = Vec::new();
-    t.drain_object(
-        A,
-        |e| e.is_new() && e.req().op == Op::Close,
-        |r| done.push(r.tag),
-    );
+    t.drain_object(A, |r, new| new && r.op == Op::Close, |r| done.push(r.tag));
     assert_eq!(done, [3]);
     assert!(t.index_matches());
     assert_eq!(ids_of(&mut t, A), [0, 1, 4]);
     // Withdrawal: all of A's, in id order; B and C untouched.
     done.clear();
-    t.drain_object(A, |_| true, |r| done.push(r.tag));
+    t.drain_object(A, |_, _| true, |r| done.push(r.tag));
     assert_eq!(done, [0, 1, 4]);
     assert_eq!(ids_of(&mut t, A), Vec::<u32>::new());
     assert_eq!(ids_of(&mut t, B), [2]);
@@ -571,7 +623,7 @@ fn drain_object_takes_what_the_predicate_picks_in_id_order() {
     assert_eq!(t.len(), 2);
     assert!(t.index_matches());
     // Nothing left: no call.
-    t.drain_object(A, |_| panic!("asked"), |_| panic!("done"));
+    t.drain_object(A, |_, _| panic!("asked"), |_| panic!("done"));
 }
 
 #[test]
@@ -582,10 +634,10 @@ fn drain_object_reaches_id_u32_max() {
     add(&mut t, A, 2);
     add(&mut t, usize::MAX, 3);
     let mut done = Vec::new();
-    t.drain_object(A, |_| true, |r| done.push(r.tag));
+    t.drain_object(A, |_, _| true, |r| done.push(r.tag));
     // Ids 0, MAX-1, MAX.
     assert_eq!(done, [2, 0, 1]);
-    t.drain_object(usize::MAX, |_| true, |r| done.push(r.tag));
+    t.drain_object(usize::MAX, |_, _| true, |r| done.push(r.tag));
     assert_eq!(done, [2, 0, 1, 3]);
     assert!(t.is_empty());
     assert!(t.index_matches());
@@ -623,17 +675,20 @@ fn drain_all_empties_the_table_in_id_order() {
 #[test]
 fn a_failed_main_insert_rolls_back_the_index() {
     let mut t = ReqTable::<Failing, Req>::new();
-    assert_eq!(t.insert(A, req(A, Op::Read, 0)), Ok(0));
-    assert_eq!(t.insert(B, req(B, Op::Read, 1)), Ok(1));
+    assert_eq!(t.insert(A, kind(Op::Read), req(A, Op::Read, 0)), Ok(0));
+    assert_eq!(t.insert(B, kind(Op::Read), req(B, Op::Read, 1)), Ok(1));
     // The index insertion (first) succeeds, the table's (second) fails.
     fail_insert(2);
-    assert_eq!(t.insert(A, req(A, Op::Read, 2)), Err(ENOMEM));
+    assert_eq!(
+        t.insert(A, kind(Op::Read), req(A, Op::Read, 2)),
+        Err(ENOMEM)
+    );
     assert_eq!(t.len(), 2);
     assert!(t.index_matches());
     assert_eq!(ids_of(&mut t, A), [0]);
     assert_eq!(t.get(2), None);
     // The message-id cursor did not move: the next request gets 2.
-    assert_eq!(t.insert(A, req(A, Op::Read, 3)), Ok(2));
+    assert_eq!(t.insert(A, kind(Op::Read), req(A, Op::Read, 3)), Ok(2));
     assert_eq!(ids_of(&mut t, A), [0, 2]);
     assert!(t.index_matches());
 }
@@ -642,12 +697,15 @@ fn a_failed_main_insert_rolls_back_the_index() {
 fn a_failed_index_insert_changes_nothing() {
     let mut t = ReqTable::<Failing, Req>::new();
     fail_insert(1);
-    assert_eq!(t.insert(A, req(A, Op::Read, 0)), Err(ENOMEM));
+    assert_eq!(
+        t.insert(A, kind(Op::Read), req(A, Op::Read, 0)),
+        Err(ENOMEM)
+    );
     assert!(t.is_empty());
     assert!(t.index_matches());
     assert_eq!(ids_of(&mut t, A), Vec::<u32>::new());
     assert_eq!(t.select(|_| true), None);
-    assert_eq!(t.insert(A, req(A, Op::Read, 1)), Ok(0));
+    assert_eq!(t.insert(A, kind(Op::Read), req(A, Op::Read, 1)), Ok(0));
     assert!(t.index_matches());
 }
 
