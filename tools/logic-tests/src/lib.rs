@@ -59,3 +59,6 @@ mod object_state_tests;
 
 #[cfg(test)]
 mod reqtable_tests;
+
+#[cfg(test)]
+mod reqtable_queue_tests;

@@ -16,7 +16,7 @@ use std::ops::ControlFlow;
 
 // ---- The maps: `BTreeMap`, and one whose insertions can be made to fail.
 
-struct Std;
+pub(super) struct Std;
 
 impl MapFamily for Std {
     type Map<K: Ord + Copy, V> = BTreeMap<K, V>;
@@ -80,20 +80,20 @@ impl<K: Ord + Copy, V> OrderedMap<K, V> for BTreeMap<K, V> {
 thread_local! {
     /// The entries `scan_from` went through (the cost of `select` and
     /// `readable`), any map of the thread.
-    static VISITED: Cell<usize> = const { Cell::new(0) };
+    pub(super) static VISITED: Cell<usize> = const { Cell::new(0) };
     /// The insertion (1 = the next one, any map of the thread) that fails;
     /// 0: none.
     static FAIL_IN: Cell<u32> = const { Cell::new(0) };
 }
 
 /// Makes the `n`-th insertion from now fail (once), whichever map it is in.
-fn fail_insert(n: u32) {
+pub(super) fn fail_insert(n: u32) {
     FAIL_IN.with(|f| f.set(n));
 }
 
-struct FailMap<K, V>(BTreeMap<K, V>);
+pub(super) struct FailMap<K, V>(BTreeMap<K, V>);
 
-struct Failing;
+pub(super) struct Failing;
 
 impl MapFamily for Failing {
     type Map<K: Ord + Copy, V> = FailMap<K, V>;
@@ -151,43 +151,43 @@ impl<K: Ord + Copy, V> OrderedMap<K, V> for FailMap<K, V> {
 // ---- The requests: an object address, an opcode and a tag.
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Op {
+pub(super) enum Op {
     Open,
     Close,
     Read,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Req {
-    obj: usize,
-    op: Op,
-    tag: u32,
+pub(super) struct Req {
+    pub(super) obj: usize,
+    pub(super) op: Op,
+    pub(super) tag: u32,
 }
 
-const A: usize = 0x1000;
-const B: usize = 0x1008;
-const C: usize = 0x1010;
+pub(super) const A: usize = 0x1000;
+pub(super) const B: usize = 0x1008;
+pub(super) const C: usize = 0x1010;
 
-type Table = ReqTable<Std, Req>;
+pub(super) type Table = ReqTable<Std, Req>;
 
 /// C: READs wait on their object's state, OPEN and CLOSE do not.
-fn kind(op: Op) -> Kind {
+pub(super) fn kind(op: Op) -> Kind {
     match op {
         Op::Read => Kind::Deferrable,
         Op::Open | Op::Close => Kind::Plain,
     }
 }
 
-fn req(obj: usize, op: Op, tag: u32) -> Req {
+pub(super) fn req(obj: usize, op: Op, tag: u32) -> Req {
     Req { obj, op, tag }
 }
 
 /// Queues a READ of `obj` tagged `tag`; its message id.
-fn add(t: &mut Table, obj: usize, tag: u32) -> u32 {
+pub(super) fn add(t: &mut Table, obj: usize, tag: u32) -> u32 {
     add_op(t, obj, Op::Read, tag)
 }
 
-fn add_op(t: &mut Table, obj: usize, op: Op, tag: u32) -> u32 {
+pub(super) fn add_op(t: &mut Table, obj: usize, op: Op, tag: u32) -> u32 {
     let id = t.insert(obj, kind(op), req(obj, op, tag)).expect("insert");
     assert!(t.index_matches());
     id
@@ -195,14 +195,14 @@ fn add_op(t: &mut Table, obj: usize, op: Op, tag: u32) -> u32 {
 
 /// What the daemon's `read()` does: select with every request deliverable,
 /// then mark it read.
-fn read_one(t: &mut Table) -> Option<u32> {
+pub(super) fn read_one(t: &mut Table) -> Option<u32> {
     let id = t.select(|_| true)?;
     assert!(t.mark_read(id).is_some());
     Some(id)
 }
 
 /// The message ids of `obj`'s requests, by the per-object index.
-fn ids_of<F: MapFamily>(t: &mut ReqTable<F, Req>, obj: usize) -> Vec<u32> {
+pub(super) fn ids_of<F: MapFamily>(t: &mut ReqTable<F, Req>, obj: usize) -> Vec<u32> {
     let mut out = Vec::new();
     let mut from = 0;
     while let Some(id) = t.next_of(obj, from) {
