@@ -6,7 +6,8 @@
 #   stage NAME                     the time since the last stage is NAME's
 #   finish                         stage times, "N passed, N failed", exit
 #   vm_suite MOD TAG SUITE [ENV=V...]
-#                                  SUITE in a VM with --module MOD; TAP in
+#                                  SUITE in a VM with --module MOD (with
+#                                  $vm_runner, default scripts/vm-run); TAP in
 #                                  $log/tap.TAG.MOD, exit code in $log/rc.TAG.MOD
 #   side_by_side TITLE PREFIX TAG...
 #                                  one row per case of the TAGs' suites with
@@ -45,7 +46,7 @@ vm_suite() {
 	local m=$1 tag=$2 suite=$3
 	shift 3
 	# The guest does not inherit our environment: pass the settings.
-	scripts/vm-run --kernel "$variant" --module "$m" -- env "$@" "$CFRS_ROOT/$suite" \
+	"${vm_runner:-scripts/vm-run}" --kernel "$variant" --module "$m" -- env "$@" "$CFRS_ROOT/$suite" \
 		>"$log/tap.$tag.$m" 2>"$log/err.$tag.$m"
 	echo $? >"$log/rc.$tag.$m"
 	sed 's/^/    /' "$log/err.$tag.$m" | grep -v '^    $' | tail -n 40
