@@ -147,14 +147,18 @@ for u in "$unit" "$sunit"; do
 	[ ! -s "$work/verify" ] || sed 's/^/# verify: /' "$work/verify"
 done
 
+start_unit() { # start_unit NAME UNIT [last]: one TAP line; the test ends if UNIT does not start and last is given
+	if systemctl start "$2" 2> "$work/start.err"; then
+		tap ok "$1"
+	else
+		tap fail "$1" "$(cat "$work/start.err"; systemctl status --no-pager "$2" 2>&1 | tail -n 20)"
+		[ -z "${3:-}" ] || tap_done
+	fi
+}
+
 # --- start ----------------------------------------------------------------------------
 section start
-if systemctl start "$unit" 2> "$work/start.err"; then
-	tap ok unit.start
-else
-	tap fail unit.start "$(cat "$work/start.err"; systemctl status --no-pager "$unit" 2>&1 | tail -n 20)"
-	tap_done
-fi
+start_unit unit.start "$unit" last
 main=$(prop "$unit" MainPID)
 check_eq unit.active active "$(prop "$unit" ActiveState)"
 check_eq unit.cache_bound_active A "$(cache_state)" "$(cat /proc/fs/fscache/caches)"
@@ -282,11 +286,7 @@ check stop.cache_gone_after_umount test "$(cache_state)" = -
 
 # start again: a fresh bind (no stored fd), the images read right.
 section "start again"
-if systemctl start "$unit" 2> "$work/start.err"; then
-	tap ok again.start
-else
-	tap fail again.start "$(cat "$work/start.err")"
-fi
+start_unit again.start "$unit"
 check_eq again.cache_active A "$(cache_state)"
 # The unit's second bind in the journal (the first was the first start).
 check_eq again.fresh_bind 2 "$(journal "$unit" | grep -c "sent 'bind ondemand'")"
@@ -303,12 +303,7 @@ check_eq again.stopped inactive "$(prop "$unit" ActiveState)"
 
 # --- supervisor unit ----------------------------------------------------------------------------
 section supervise
-if systemctl start "$sunit" 2> "$work/start.err"; then
-	tap ok supervise.start
-else
-	tap fail supervise.start "$(cat "$work/start.err"; systemctl status --no-pager "$sunit" 2>&1 | tail -n 20)"
-	tap_done
-fi
+start_unit supervise.start "$sunit" last
 smain=$(prop "$sunit" MainPID)
 check_eq supervise.cache_active A "$(cache_state)"
 child_of() { CHILD=; { read -r CHILD < "$pidfile"; } 2> /dev/null; [ -n "$CHILD" ] && kill -0 "$CHILD" 2> /dev/null; }
