@@ -19,6 +19,9 @@
 #   stop       `systemctl stop` releases it: the devnode is free, the cache
 #              is no longer active, uncached reads fail without hanging;
 #              `start` binds again and a new mount reads right
+#   limit      with a start limit of 3 (drop-in), the third kill fails the
+#              unit (start-limit-hit): the fd store is closed, the cache
+#              ends, uncached reads fail without hanging
 #   supervise  cachefiles-ondemandd-supervise.service: its child killed
 #              during reads (no error), `stop` releases the cache
 #
@@ -166,7 +169,7 @@ check_eq unit.fd_in_store 1 "$(prop "$unit" NFileDescriptorStore)"
 check unit.daemon_stored_fd grep -q "devnode fd stored in the systemd fd store" <(journal "$unit")
 check unit.devnode_busy_while_bound test "$(devnode_free && echo free)" != free
 echo "# DevicePolicy=$(prop "$unit" DevicePolicy); what systemd said about it:"
-journalctl -b -o cat 2>/dev/null | grep -i "bpf\|device policy\|devices" | sort -u | head -n 3 | sed 's/^/#   /'
+journalctl -b -o cat _PID=1 2>/dev/null | grep -i "bpf\|device" | sort -u | head -n 3 | sed 's/^/#   /'
 
 # --- systemctl kill -s KILL during reads ------------------------------------------------------
 section "kill rounds"
@@ -300,6 +303,46 @@ for m in stop restart; do
 done
 systemctl stop "$unit"
 check_eq again.stopped inactive "$(prop "$unit" ActiveState)"
+
+# --- the start limit: when systemd gives up, the cache ends --------------------------------
+# A drop-in lowers the unit's limit to 3 starts: the first start and two
+# restarts are served; the third kill makes systemd refuse the restart,
+# fail the unit and close the stored fd.
+section "start limit"
+cat > /etc/systemd/system/$unit.d/zz-limit.conf <<EOF
+[Unit]
+StartLimitIntervalSec=600
+StartLimitBurst=3
+EOF
+systemctl daemon-reload
+systemctl reset-failed "$unit" # also restarts the count of starts
+start_unit limit.start "$unit"
+main=$(prop "$unit" MainPID)
+make_image limit "$kib"
+mount_erofs "$work/mnt-limit" fsid=limit || echo "# mount failed: $(cat "$work/mount.err")"
+check limit.first_read cmp -s "$work/src-limit/r1.bin" "$work/mnt-limit/r1.bin"
+for i in 1 2; do
+	systemctl kill -s KILL "$unit"
+	check "limit.restart_$i" wait_main "$unit" "$main" 30
+	main=${MAIN:-$main}
+done
+check limit.read_after_restarts cmp -s "$work/src-limit/r2.bin" "$work/mnt-limit/r2.bin"
+systemctl kill -s KILL "$unit"
+for _ in $(seq 1 150); do [ "$(prop "$unit" ActiveState)" = failed ] && break; bsleep 0.2; done
+check_eq limit.unit_failed "failed start-limit-hit" "$(prop "$unit" ActiveState) $(prop "$unit" Result)"
+check_eq limit.fd_store_closed 0 "$(prop "$unit" NFileDescriptorStore)"
+free=1
+for _ in $(seq 1 50); do devnode_free && { free=0; break; }; bsleep 0.1; done
+check limit.devnode_free test "$free" = 0
+timeout 120 cat "$work/mnt-limit/r4.bin" > /dev/null 2> "$work/cat.err"
+rc=$?
+echo "# uncached read after the start limit: status $rc: $(cat "$work/cat.err")"
+check limit.uncached_read_fails_without_hang test "$rc" != 0 -a "$rc" != 124
+timeout 120 umount "$work/mnt-limit"
+check limit.umount test $? = 0
+rm /etc/systemd/system/$unit.d/zz-limit.conf
+systemctl daemon-reload
+systemctl reset-failed "$unit"
 
 # --- supervisor unit ----------------------------------------------------------------------------
 section supervise
