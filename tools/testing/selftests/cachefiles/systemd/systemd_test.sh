@@ -168,8 +168,9 @@ check_eq unit.cache_bound_active A "$(cache_state)" "$(cat /proc/fs/fscache/cach
 check_eq unit.fd_in_store 1 "$(prop "$unit" NFileDescriptorStore)"
 check unit.daemon_stored_fd grep -q "devnode fd stored in the systemd fd store" <(journal "$unit")
 check unit.devnode_busy_while_bound test "$(devnode_free && echo free)" != free
-echo "# DevicePolicy=$(prop "$unit" DevicePolicy); what systemd said about it:"
-journalctl -b -o cat _PID=1 2>/dev/null | grep -i "bpf\|device" | sort -u | head -n 3 | sed 's/^/#   /'
+# systemd enforces DevicePolicy=/DeviceAllow= with BPF (cgroup v2).
+if [ -e /proc/sys/kernel/unprivileged_bpf_disabled ]; then bpf=yes; else bpf="no: not enforced here"; fi
+echo "# DevicePolicy=$(prop "$unit" DevicePolicy), BPF in the kernel: $bpf"
 
 # --- systemctl kill -s KILL during reads ------------------------------------------------------
 section "kill rounds"
@@ -315,7 +316,8 @@ StartLimitIntervalSec=600
 StartLimitBurst=3
 EOF
 systemctl daemon-reload
-systemctl reset-failed "$unit" # also restarts the count of starts
+# Also restarts the count of starts (the unit may be unloaded: nothing to reset).
+systemctl reset-failed "$unit" 2> /dev/null
 start_unit limit.start "$unit"
 main=$(prop "$unit" MainPID)
 make_image limit "$kib"
@@ -329,7 +331,9 @@ done
 check limit.read_after_restarts cmp -s "$work/src-limit/r2.bin" "$work/mnt-limit/r2.bin"
 systemctl kill -s KILL "$unit"
 for _ in $(seq 1 150); do [ "$(prop "$unit" ActiveState)" = failed ] && break; bsleep 0.2; done
-check_eq limit.unit_failed "failed start-limit-hit" "$(prop "$unit" ActiveState) $(prop "$unit" Result)"
+# (systemd 252 keeps Result=signal, the first failure; the journal says why.)
+check_eq limit.unit_failed failed "$(prop "$unit" ActiveState)"
+check limit.start_limit_hit grep -q "Start request repeated too quickly" <(journal "$unit")
 check_eq limit.fd_store_closed 0 "$(prop "$unit" NFileDescriptorStore)"
 free=1
 for _ in $(seq 1 50); do devnode_free && { free=0; break; }; bsleep 0.1; done
@@ -342,7 +346,7 @@ timeout 120 umount "$work/mnt-limit"
 check limit.umount test $? = 0
 rm /etc/systemd/system/$unit.d/zz-limit.conf
 systemctl daemon-reload
-systemctl reset-failed "$unit"
+systemctl reset-failed "$unit" 2> /dev/null
 
 # --- supervisor unit ----------------------------------------------------------------------------
 section supervise
