@@ -13,6 +13,8 @@
 #   od_cleanup_hook FN    FN runs first at exit (before umounts and kills)
 #   od_cleanup_late FN    FN runs last at exit (after daemons stopped)
 #   mount_erofs / manifest / make_tree / read_all / stat_of
+#   check_read_fails NAME FILE  ok iff reading FILE fails, and without hanging
+#   devnode_free [SECONDS]      /dev/cachefiles can be opened (nobody holds it)
 #   daemon_start / daemon_stop / wait_gone / wait_ready
 #
 # Everything runs as root inside the test VM (scripts/vm-run); cold
@@ -181,6 +183,27 @@ daemon_stop() { # daemon_stop PID: SIGTERM, wait; returns its exit status
 
 stat_of() { # stat_of KEY [FILE]: value of KEY in a daemon stats file (default $stats)
 	sed -n "s/^$1=//p" "${2:-$stats}" 2>/dev/null | tail -n1
+}
+
+# check_read_fails NAME FILE: one TAP line, ok iff reading FILE fails
+# within 120 s (an error, not a hang); the error is in $work/cat.err and
+# in a comment.
+check_read_fails() {
+	local rc
+	timeout 120 cat "$2" > /dev/null 2> "$work/cat.err"
+	rc=$?
+	echo "# read of $2: status $rc: $(cat "$work/cat.err")"
+	check "$1" test "$rc" != 0 -a "$rc" != 124
+}
+# devnode_free [SECONDS]: 0 iff /dev/cachefiles can be opened, now or
+# within SECONDS (default 0): no process holds it any more.
+devnode_free() {
+	local i
+	for i in $(seq 0 $((${1:-0} * 10))); do
+		[ "$i" = 0 ] || sleep 0.1
+		(exec 3<> /dev/cachefiles) 2> /dev/null && return 0
+	done
+	return 1
 }
 
 # --- filesystems ---------------------------------------------------------------------
