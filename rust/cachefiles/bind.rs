@@ -123,6 +123,9 @@ impl Cache {
                 cred,
                 thresholds,
                 bsize,
+                buffered: config
+                    .buffered
+                    .unwrap_or_else(crate::kernel_ext::param::buffered_io_default),
             },
             GFP_KERNEL,
         )
@@ -137,6 +140,9 @@ impl Cache {
             "File cache on {} registered\n",
             bound.cookie.name().to_str().unwrap_or("?")
         );
+        if bound.buffered {
+            pr_info!("Buffered backing I/O (page cache) for on-demand objects\n");
+        }
         let _as_cache = bound.cred.override_current();
         let _ = self.has_space(&bound.mnt, &bound.thresholds, 0, 0);
         Ok(())

@@ -67,6 +67,7 @@ impl Cache {
                     rootdir: None,
                     tag: None,
                     secid: None,
+                    buffered: None,
                 }),
                 bound <- kernel::new_spinlock!(None),
                 pollwq <- PollQueue::new(kernel::c_str!("cachefiles_rs_pollwq"), &POLLWQ_KEY),

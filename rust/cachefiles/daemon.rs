@@ -215,6 +215,16 @@ impl Cache {
                 ondemand::restore(self);
                 Ok(())
             }
+            Command::Buffered => {
+                // The mode is fixed when the cache is bound: objects and
+                // their files are made with it.
+                if self.test(READY) {
+                    pr_err!("Backing I/O mode set after bind\n");
+                    return Err(EBUSY);
+                }
+                config.buffered = Some(cmd::parse_buffered(args)?);
+                Ok(())
+            }
         }
     }
 

@@ -27,7 +27,7 @@ use crate::kernel_ext::completion::Completion;
 use crate::kernel_ext::fscache::{CacheCookie, CacheTypes, Cookie, CookieRef, VolumeList};
 use crate::kernel_ext::poll::PollQueue;
 use crate::kernel_ext::rbmap::RbMaps;
-use crate::kernel_ext::vfs::{Cred, Dentry, FileRef, Mount, S_KERNEL_FILE};
+use crate::kernel_ext::vfs::{Cred, Dentry, FileRef, IoMode, Mount, S_KERNEL_FILE};
 use crate::logic::cmd::{Errno, Limits, Thresholds};
 use crate::logic::layout;
 use crate::logic::object_state::ObjectState;
@@ -62,6 +62,9 @@ pub(super) struct Config {
     pub(super) tag: Option<KVec<u8>>,
     /// `secctx`: the LSM identity the cache acts with.
     pub(super) secid: Option<u32>,
+    /// `buffered [0|1]` (cachefiles_rs only): the backing I/O mode; `None`
+    /// takes the `buffered_io` module parameter at `bind`.
+    pub(super) buffered: Option<bool>,
 }
 
 /// A directory of the cache, marked in use (`S_KERNEL_FILE`) so that
@@ -94,6 +97,20 @@ pub(crate) struct Bound {
     pub(crate) thresholds: Thresholds,
     /// The backing filesystem's block size (at most a page).
     pub(crate) bsize: u64,
+    /// Backing I/O of on-demand objects goes through the page cache
+    /// (`buffered`), instead of C's direct I/O; see `ondemand.rst`.
+    pub(crate) buffered: bool,
+}
+
+impl Bound {
+    /// How on-demand objects' backing files are read and written.
+    pub(crate) fn io_mode(&self) -> IoMode {
+        if self.buffered {
+            IoMode::Buffered
+        } else {
+            IoMode::Direct
+        }
+    }
 }
 
 /// The state behind one open of the devnode (C's `cachefiles_cache`).

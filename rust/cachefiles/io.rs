@@ -8,7 +8,7 @@ use crate::kernel_ext::fscache::{
     CookieFlag, Cres, ReadHole, Source, Want, SREQ_COPY_TO_CACHE, SREQ_ONDEMAND,
 };
 use crate::kernel_ext::trace::{self, Op};
-use crate::kernel_ext::vfs::{IovIter, Whence};
+use crate::kernel_ext::vfs::{IoMode, IovIter, Whence};
 use crate::logic::cmd::errno::*;
 use crate::logic::cmd::Errno;
 use kernel::prelude::pr_err;
@@ -28,7 +28,9 @@ impl Cache {
         true
     }
 
-    /// Reads cached data (C's `cachefiles_read`, done synchronously).
+    /// Reads cached data (C's `cachefiles_read`, done synchronously): with
+    /// direct I/O as C, or through the backing file's page cache when the
+    /// cache is bound `buffered`.
     pub(crate) fn read_object(
         cres: &mut Cres<'_, Cache>,
         pos: i64,
@@ -63,11 +65,15 @@ impl Cache {
                 }
             }
         }
-        let obj = cres.cookie().object().map_or(0, |o| o.debug_id);
+        let object = cres.cookie().object();
+        let obj = object.as_ref().map_or(0, |o| o.debug_id);
+        let mode = object
+            .as_ref()
+            .map_or(IoMode::Direct, |o| o.bound.io_mode());
         let ino = file.inode().ino();
         trace::read(obj, ino, pos + skipped as i64, len - skipped);
         let n = file
-            .read_direct(pos + skipped as i64, iter)
+            .read_at(pos + skipped as i64, iter, mode)
             .inspect_err(|e| trace::io_error(obj, ino, -e.0, Op::Read))?;
         if cres.cookie().inval_counter() != cres.inval_counter() {
             return Err(ESTALE);
