@@ -17,6 +17,9 @@
  *   ondemand_proto devclose CACHEDIR BLOBDIR MNTDIR BLOB SRCDIR CACHED UNCACHED TAG
  *       the devnode closed while an anon fd stays open: reads, umount,
  *       then the anon fd closed (cache withdrawn, devnode free again).
+ *   ondemand_proto cmds DEVNODE CMD...
+ *       writes each CMD to a fresh open of DEVNODE; prints the errno name
+ *       (or 0) of each, one a line.
  *   ondemand_proto failover CACHEDIR BLOBDIR MNTDIR PREFIX SRCDIR
  *       daemon crashes replayed step by step (anon fds lost, devnode kept,
  *       `restore`): with nothing pending, twice, a READ in flight, a READ
@@ -1192,6 +1195,34 @@ static int failover(int argc, char **argv)
 	return failures ? 1 : 0;
 }
 
+/*
+ * cmds DEVNODE CMD...: opens DEVNODE, writes each CMD with one write() and
+ * prints the outcome of each ("0" or the errno name), one a line; closes
+ * the devnode at the end (which unbinds a cache bound meanwhile).
+ * Exit status 0 unless the devnode cannot be opened.
+ */
+static int cmds(int argc, char **argv)
+{
+	int fd, i;
+
+	if (argc < 1) {
+		fprintf(stderr, "usage: ondemand_proto cmds DEVNODE CMD...\n");
+		return 2;
+	}
+	fd = open(argv[0], O_RDWR);
+	if (fd < 0) {
+		printf("open %s\n", ename(errno));
+		return 1;
+	}
+	for (i = 1; i < argc; i++) {
+		ssize_t n = write(fd, argv[i], strlen(argv[i]));
+
+		printf("%s\n", ename(n < 0 ? errno : 0));
+	}
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1215,6 +1246,8 @@ int main(int argc, char **argv)
 		return devclose(argc - 2, argv + 2);
 	if (argc >= 2 && !strcmp(argv[1], "failover"))
 		return failover(argc - 2, argv + 2);
-	fprintf(stderr, "usage: ondemand_proto mount|umount|misuse|devclose|failover ... (see the source)\n");
+	if (argc >= 2 && !strcmp(argv[1], "cmds"))
+		return cmds(argc - 2, argv + 2);
+	fprintf(stderr, "usage: ondemand_proto mount|umount|misuse|devclose|failover|cmds ... (see the source)\n");
 	return 2;
 }
