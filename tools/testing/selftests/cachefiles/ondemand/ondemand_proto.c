@@ -20,6 +20,8 @@
  *   ondemand_proto cmds DEVNODE CMD...
  *       writes each CMD to a fresh open of DEVNODE; prints the errno name
  *       (or 0) of each, one a line.
+ *   ondemand_proto seek FILE OFFSET data|hole
+ *       lseek(SEEK_DATA|SEEK_HOLE) of FILE from OFFSET; prints the result.
  *   ondemand_proto failover CACHEDIR BLOBDIR MNTDIR PREFIX SRCDIR
  *       daemon crashes replayed step by step (anon fds lost, devnode kept,
  *       `restore`): with nothing pending, twice, a READ in flight, a READ
@@ -1223,6 +1225,34 @@ static int cmds(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * seek FILE OFFSET data|hole: prints lseek(SEEK_DATA or SEEK_HOLE) of FILE
+ * from OFFSET (a number, or the errno name).
+ */
+static int seek(int argc, char **argv)
+{
+	int fd, whence;
+	off_t r;
+
+	if (argc != 3 || (strcmp(argv[2], "data") && strcmp(argv[2], "hole"))) {
+		fprintf(stderr, "usage: ondemand_proto seek FILE OFFSET data|hole\n");
+		return 2;
+	}
+	whence = strcmp(argv[2], "data") ? SEEK_HOLE : SEEK_DATA;
+	fd = open(argv[0], O_RDONLY);
+	if (fd < 0) {
+		printf("open %s\n", ename(errno));
+		return 1;
+	}
+	r = lseek(fd, strtoll(argv[1], NULL, 0), whence);
+	if (r < 0)
+		printf("%s\n", ename(errno));
+	else
+		printf("%lld\n", (long long)r);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1248,6 +1278,8 @@ int main(int argc, char **argv)
 		return failover(argc - 2, argv + 2);
 	if (argc >= 2 && !strcmp(argv[1], "cmds"))
 		return cmds(argc - 2, argv + 2);
-	fprintf(stderr, "usage: ondemand_proto mount|umount|misuse|devclose|failover|cmds ... (see the source)\n");
+	if (argc >= 2 && !strcmp(argv[1], "seek"))
+		return seek(argc - 2, argv + 2);
+	fprintf(stderr, "usage: ondemand_proto mount|umount|misuse|devclose|failover|cmds|seek ... (see the source)\n");
 	return 2;
 }
