@@ -10,6 +10,7 @@ use crate::kernel_ext::vfs;
 use crate::kernel_ext::vfs::{Cred, Path};
 use crate::logic::cmd::errno::*;
 use crate::logic::cmd::{Errno, Thresholds};
+use crate::logic::window;
 use kernel::prelude::{pr_err, pr_info, pr_warn, CStr, KVec, GFP_KERNEL};
 use kernel::sync::Arc;
 
@@ -126,6 +127,10 @@ impl Cache {
                 buffered: config
                     .buffered
                     .unwrap_or_else(crate::kernel_ext::param::buffered_io_default),
+                read_window: window::window_bytes(
+                    crate::kernel_ext::param::read_window_kib(),
+                    kernel::page::PAGE_SIZE as u64,
+                ),
             },
             GFP_KERNEL,
         )
@@ -142,6 +147,12 @@ impl Cache {
         );
         if bound.buffered {
             pr_info!("Buffered backing I/O (page cache) for on-demand objects\n");
+        }
+        if bound.read_window > 0 {
+            pr_info!(
+                "READ requests widened to {} KiB windows\n",
+                bound.read_window / 1024
+            );
         }
         let _as_cache = bound.cred.override_current();
         let _ = self.has_space(&bound.mnt, &bound.thresholds, 0, 0);

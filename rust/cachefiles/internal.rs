@@ -100,6 +100,9 @@ pub(crate) struct Bound {
     /// Backing I/O of on-demand objects goes through the page cache
     /// (`buffered`), instead of C's direct I/O; see `ondemand.rst`.
     pub(crate) buffered: bool,
+    /// The window of READ requests in bytes, whole pages (0: C's
+    /// requests); see `logic/window.rs`.
+    pub(crate) read_window: u64,
 }
 
 impl Bound {

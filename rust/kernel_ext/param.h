@@ -11,4 +11,7 @@ extern unsigned int cfrs_debug;
 /* The "buffered_io" module parameter. */
 extern bool cfrs_buffered_io;
 
+/* The "read_window_kib" module parameter. */
+extern unsigned int cfrs_read_window_kib;
+
 #endif /* CFRS_PARAM_H */

@@ -39,3 +39,14 @@ pub(crate) fn buffered_io_default() -> bool {
     let p = unsafe { AtomicBool::from_ptr(core::ptr::addr_of_mut!(bindings::cfrs_buffered_io)) };
     p.load(Ordering::Relaxed)
 }
+
+/// The `read_window_kib` parameter
+/// (`/sys/module/cachefiles_rs/parameters/read_window_kib`): the window of
+/// wider READ requests, in KiB, for caches bound now (0: C's requests).
+/// Read once per `bind`.
+pub(crate) fn read_window_kib() -> u32 {
+    // SAFETY: A static `unsigned int` of the module, read and written by
+    // the parameter code as one 32-bit value, aliasable by an atomic.
+    let p = unsafe { AtomicU32::from_ptr(core::ptr::addr_of_mut!(bindings::cfrs_read_window_kib)) };
+    p.load(Ordering::Relaxed)
+}

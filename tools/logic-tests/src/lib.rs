@@ -48,8 +48,14 @@ pub mod object_state;
 #[path = "../../../rust/logic/reqtable.rs"]
 pub mod reqtable;
 
+#[path = "../../../rust/logic/window.rs"]
+pub mod window;
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod window_tests;
 
 #[cfg(test)]
 mod layout_tests;
