@@ -27,6 +27,8 @@
 # buffered backing I/O (daemon --buffered; see Documentation/ondemand.rst),
 # so `rs c` checks that a cache directory written through the page cache
 # is, after a clean unbind, served by C with zero READs.
+# CFRS_READ_WINDOW_KIB=N: cachefiles_rs passes load the module with
+# read_window_kib=N (wider READs while writing the cache).
 
 . "$(dirname "$0")/lib.sh"
 od_init interchange
@@ -90,7 +92,9 @@ one_pass() {
 	ko=$(ko_of "$mod") name=$(name_of "$mod")
 	[ "$buffered" = 1 ] && [ "$mod" = rs ] && extra=(--buffered)
 	section "$label: $name"
-	if insmod "$ko" 2> "$work/insmod.err"; then tap ok "$label.insmod_$name"; else tap fail "$label.insmod_$name" "$(cat "$work/insmod.err")"; fi
+	local params=()
+	[ "$mod" = rs ] && [ -n "${CFRS_READ_WINDOW_KIB:-}" ] && params=("read_window_kib=$CFRS_READ_WINDOW_KIB")
+	if insmod "$ko" "${params[@]}" 2> "$work/insmod.err"; then tap ok "$label.insmod_$name"; else tap fail "$label.insmod_$name" "$(cat "$work/insmod.err")"; fi
 	check "$label.devnode_present" test -c /dev/cachefiles
 	if daemon_start "$stats" "$work/daemon-$label.log" --cache-dir "$cache" --blobs "$blobs" \
 		--tag cfrs-xchg --log-level debug "${extra[@]}"; then

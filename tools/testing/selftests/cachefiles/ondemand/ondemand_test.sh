@@ -40,14 +40,17 @@
 # `buffered` command's errnos (C: EOPNOTSUPP), the module parameter, the
 # daemon's --buffered (C: it exits and says why), a fill read back before
 # writeback (SEEK_DATA sees the dirty data; ext4 and, with mkfs.xfs, xfs),
-# then a clean unbind and a re-bind served with zero READs.
+# then a clean unbind and a re-bind served with zero READs; (13) wider READ
+# requests (cachefiles_rs only): fewer READs with 512 KiB windows.
 # Kept to a few MiB: cold reads run at ~1-2 MB/s on the TCG debug kernel.
 #
 # CFRS_BUFFERED=1 runs the whole suite with buffered backing I/O where the
 # module has it: every daemon that binds gets --buffered=try (on C it
 # warns about EOPNOTSUPP and serves with direct I/O) and cachefiles_rs's
 # parameter buffered_io is 1 meanwhile (for the caches bound by the test
-# itself and by ondemand_proto).  Case names are the same either way.
+# itself and by ondemand_proto).  CFRS_READ_WINDOW_KIB=N sets
+# cachefiles_rs's read_window_kib to N for the whole suite (case 13 sets
+# its own values, then restores N).  Case names are the same either way.
 
 . "$(dirname "$0")/lib.sh"
 od_init ondemand
@@ -68,6 +71,15 @@ if [ "${CFRS_BUFFERED:-0}" = 1 ]; then
 		od_cleanup_late restore_bparam
 	fi
 	echo "# CFRS_BUFFERED=1: daemons get ${dmode[*]}; buffered_io=$(cat "$bparam" 2>/dev/null || echo absent)"
+fi
+
+wparam=/sys/module/cachefiles_rs/parameters/read_window_kib
+if [ -n "${CFRS_READ_WINDOW_KIB:-}" ] && [ -w "$wparam" ]; then
+	wparam_saved=$(cat "$wparam")
+	echo "$CFRS_READ_WINDOW_KIB" > "$wparam"
+	restore_wparam() { echo "$wparam_saved" > "$wparam"; }
+	od_cleanup_late restore_wparam
+	echo "# CFRS_READ_WINDOW_KIB=$CFRS_READ_WINDOW_KIB: read_window_kib=$(cat "$wparam")"
 fi
 
 scratch=${CFRS_SCRATCH:-$work}
@@ -429,6 +441,7 @@ echo "# $(tr '\n' ' ' < "$stats")"
 grep -E " (WARN|ERROR) " "$work/daemon8.log" | sed 's/^/# /'
 
 . "$OD_DIR/buffered_cases.sh"
+. "$OD_DIR/window_cases.sh"
 
 section misuse
 # --- case 10: protocol misuse, spoken directly on /dev/cachefiles ---------------------
