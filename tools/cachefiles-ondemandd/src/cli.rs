@@ -494,33 +494,17 @@ mod tests {
         // Only a fresh bind can choose the mode.
         assert!(p(&["--fd", "3", "--blobs", "/b", "--buffered"]).is_err());
         assert!(p(&["--fd-from", "/s", "--blobs", "/b", "--buffered=try"]).is_err());
-        match p(&[
-            "supervise",
-            "--socket",
-            "/s",
-            "--cache-dir",
-            "/c",
-            "--buffered=try",
-            "--",
-            "--blobs",
-            "/b",
-        ]) {
+        let sup = |tail: &[&str]| {
+            let mut v = vec!["supervise", "--socket", "/s", "--cache-dir", "/c"];
+            v.extend_from_slice(tail);
+            p(&v)
+        };
+        match sup(&["--buffered=try", "--", "--blobs", "/b"]) {
             Ok(Parsed::Supervise(o)) => assert_eq!(o.buffered, Some(Buffered::Try)),
             other => panic!("{other:?}"),
         }
         // Not in the child's arguments: the supervisor binds.
-        assert!(p(&[
-            "supervise",
-            "--socket",
-            "/s",
-            "--cache-dir",
-            "/c",
-            "--",
-            "--blobs",
-            "/b",
-            "--buffered"
-        ])
-        .is_err());
+        assert!(sup(&["--", "--blobs", "/b", "--buffered"]).is_err());
     }
 
     #[test]
