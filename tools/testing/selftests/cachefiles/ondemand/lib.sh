@@ -105,10 +105,36 @@ od_cleanup() {
 	[ -z "$work" ] || rm -rf "$work"
 }
 
-od_init() { # od_init NAME: work dir, EXIT trap, TAP header
+od_init() { # od_init NAME: work dir, EXIT trap, TAP header, od_modes
 	work=$(mktemp -d "/tmp/cfrs-$1.XXXXXX")
 	trap od_cleanup EXIT
 	echo "TAP version 13"
+	od_modes
+}
+
+# od_modes: cachefiles_rs's opt-in modes for a whole suite, from the
+# environment (nothing happens on C, which has no such parameters; the
+# case names stay the same):
+#   CFRS_BUFFERED=1         parameter buffered_io=1: every cache bound
+#                           meanwhile uses buffered backing I/O
+#   CFRS_READ_WINDOW_KIB=N  parameter read_window_kib=N (wider READs)
+# Each parameter gets its old value back at exit.
+od_param_dir=/sys/module/cachefiles_rs/parameters
+od_param_saved=()
+od_restore_params() {
+	local p
+	for p in "${od_param_saved[@]}"; do echo "${p#*=}" > "$od_param_dir/${p%%=*}"; done
+}
+od_set_param() { # od_set_param NAME VALUE
+	[ -w "$od_param_dir/$1" ] || return 0
+	od_param_saved+=("$1=$(cat "$od_param_dir/$1")")
+	echo "$2" > "$od_param_dir/$1"
+	echo "# $1=$(cat "$od_param_dir/$1")"
+}
+od_modes() {
+	[ "${CFRS_BUFFERED:-0}" = 1 ] && od_set_param buffered_io 1
+	[ -n "${CFRS_READ_WINDOW_KIB:-}" ] && od_set_param read_window_kib "$CFRS_READ_WINDOW_KIB"
+	od_cleanup_late od_restore_params
 }
 
 # od_require root|daemon|mkfs|devnode|proto|pgrep|python3 ...: skip the whole

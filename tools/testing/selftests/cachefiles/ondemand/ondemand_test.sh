@@ -47,10 +47,12 @@
 # CFRS_BUFFERED=1 runs the whole suite with buffered backing I/O where the
 # module has it: every daemon that binds gets --buffered=try (on C it
 # warns about EOPNOTSUPP and serves with direct I/O) and cachefiles_rs's
-# parameter buffered_io is 1 meanwhile (for the caches bound by the test
-# itself and by ondemand_proto).  CFRS_READ_WINDOW_KIB=N sets
-# cachefiles_rs's read_window_kib to N for the whole suite (case 13 sets
-# its own values, then restores N).  Case names are the same either way.
+# parameter buffered_io is 1 meanwhile (lib.sh od_modes: also for the
+# caches bound by the test itself and by ondemand_proto).
+# CFRS_READ_WINDOW_KIB=N sets cachefiles_rs's read_window_kib to N for the
+# whole suite (case 13 sets its own values, then restores N).  Both work
+# for failover_test.sh, big_test.sh and trace_test.sh too (parameters
+# only).  Case names are the same either way.
 
 . "$(dirname "$0")/lib.sh"
 od_init ondemand
@@ -60,27 +62,11 @@ echo "# backend ${CFRS_MODULE_NAME:-?}, daemon $daemon"
 is_rs=0
 [ "${CFRS_MODULE_NAME:-}" = cachefiles_rs ] && is_rs=1
 bparam=/sys/module/cachefiles_rs/parameters/buffered_io
-# Options of every daemon that binds (see CFRS_BUFFERED above).
+# Options of every daemon that binds (see CFRS_BUFFERED above; od_init
+# set the module parameters).
 dmode=()
-if [ "${CFRS_BUFFERED:-0}" = 1 ]; then
-	dmode=(--buffered=try)
-	if [ -w "$bparam" ]; then
-		bparam_saved=$(cat "$bparam")
-		echo 1 > "$bparam"
-		restore_bparam() { echo "$bparam_saved" > "$bparam"; }
-		od_cleanup_late restore_bparam
-	fi
-	echo "# CFRS_BUFFERED=1: daemons get ${dmode[*]}; buffered_io=$(cat "$bparam" 2>/dev/null || echo absent)"
-fi
-
-wparam=/sys/module/cachefiles_rs/parameters/read_window_kib
-if [ -n "${CFRS_READ_WINDOW_KIB:-}" ] && [ -w "$wparam" ]; then
-	wparam_saved=$(cat "$wparam")
-	echo "$CFRS_READ_WINDOW_KIB" > "$wparam"
-	restore_wparam() { echo "$wparam_saved" > "$wparam"; }
-	od_cleanup_late restore_wparam
-	echo "# CFRS_READ_WINDOW_KIB=$CFRS_READ_WINDOW_KIB: read_window_kib=$(cat "$wparam")"
-fi
+[ "${CFRS_BUFFERED:-0}" = 1 ] && dmode=(--buffered=try)
+[ ${#dmode[@]} = 0 ] || echo "# daemons get ${dmode[*]}"
 
 scratch=${CFRS_SCRATCH:-$work}
 cache=$scratch/ondemand-cache
