@@ -5,7 +5,9 @@
 # not run.
 #
 #   . "$(dirname "$0")/lib.sh"
-#   od_init NAME          work dir /tmp/cfrs-NAME.XXXXXX, EXIT trap, TAP header
+#   od_init NAME          work dir /tmp/cfrs-NAME.XXXXXX, EXIT trap, TAP header,
+#                         cachefiles_rs's opt-in modes from the environment
+#                         (od_modes: CFRS_BUFFERED=1, CFRS_READ_WINDOW_KIB=N)
 #   od_require ...        "1..0 # SKIP" and exit unless the prerequisites hold
 #   tap / check / check_eq / section / tap_done / import_results
 #   od_track PID          killed (SIGKILL) and reaped at exit, before the umounts
