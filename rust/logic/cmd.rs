@@ -45,9 +45,18 @@ pub(crate) enum Command {
     Copen,
     /// `restore`: re-send every in-flight on-demand request.
     Restore,
+    /// `recovery <seconds>` (cachefiles_rs only): the cache bound next
+    /// survives the close of its last devnode fd for that long (see
+    /// `super::recovery`).
+    Recovery,
+    /// `attach` (cachefiles_rs only): adopt the orphaned cache of the tag
+    /// given with `tag` (see `super::recovery`).
+    Attach,
 }
 
-const COMMANDS: [(&[u8], Command); 15] = [
+/// The commands; the last two are cachefiles_rs's own (C answers them
+/// `EOPNOTSUPP`, as any unknown command, so a daemon can probe for them).
+const COMMANDS: [(&[u8], Command); 17] = [
     (b"bind", Command::Bind),
     (b"brun", Command::Brun),
     (b"bcull", Command::Bcull),
@@ -63,6 +72,8 @@ const COMMANDS: [(&[u8], Command); 15] = [
     (b"tag", Command::Tag),
     (b"copen", Command::Copen),
     (b"restore", Command::Restore),
+    (b"recovery", Command::Recovery),
+    (b"attach", Command::Attach),
 ];
 
 /// The kernel's `isspace()`: `\t \n \v \f \r`, space and 0xa0.

@@ -48,6 +48,9 @@ pub mod object_state;
 #[path = "../../../rust/logic/reqtable.rs"]
 pub mod reqtable;
 
+#[path = "../../../rust/logic/recovery.rs"]
+pub mod recovery;
+
 #[cfg(test)]
 mod tests;
 
@@ -62,3 +65,6 @@ mod reqtable_tests;
 
 #[cfg(test)]
 mod reqtable_queue_tests;
+
+#[cfg(test)]
+mod recovery_tests;
