@@ -21,6 +21,10 @@ Serves cachefiles on-demand requests (EROFS over fscache) from the files of
 
   --cache-dir DIR     cache directory (`dir DIR`, then `bind ondemand`)
   --tag TAG           cache tag (`tag TAG`)
+  --recovery SECONDS  cachefiles_rs: on start, `attach` to the orphaned cache
+                      of TAG if a daemon died without a keeper; else bind with
+                      `recovery SECONDS` (1-3600): the cache then survives
+                      this daemon's death that long, waiting for the next
   --devnode PATH      control device (default /dev/cachefiles)
   --fd N              the devnode is already open as fd N (inherited):
                       send `restore` instead of dir/tag/bind
@@ -60,6 +64,8 @@ pub enum Startup {
         cache_dir: PathBuf,
         /// Optional tag.
         tag: Option<String>,
+        /// `--recovery SECONDS`: attach to an orphan, or bind recoverable.
+        recovery: Option<u32>,
     },
     /// Adopt an inherited devnode fd and `restore`.
     Restore {
@@ -223,6 +229,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
     let mut devnode = None;
     let mut fd = None;
     let mut stats = None;
+    let mut recovery = None;
     let mut level = Level::Info;
     while let Some(arg) = it.next() {
         if arg == "-h" || arg == "--help" {
@@ -242,6 +249,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
             "--devnode" => devnode = Some(PathBuf::from(value()?)),
             "--stats" => stats = Some(PathBuf::from(value()?)),
             "--fd-from" => fd_from = Some(PathBuf::from(value()?)),
+            "--recovery" => recovery = Some(crate::recovery::parse_secs(&value()?)?),
             "--read-delay" => {
                 let v = value()?;
                 read_delay_ms = v
@@ -271,10 +279,11 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
     let startup = match (fd, fd_from) {
         (Some(_), Some(_)) => return Err("--fd and --fd-from exclude each other".into()),
         (Some(_), None) | (None, Some(_))
-            if cache_dir.is_some() || tag.is_some() || devnode.is_some() =>
+            if cache_dir.is_some() || tag.is_some() || devnode.is_some() || recovery.is_some() =>
         {
             return Err(
-                "--fd/--fd-from cannot be combined with --cache-dir, --tag or --devnode".into(),
+                "--fd/--fd-from cannot be combined with --cache-dir, --tag, --devnode or --recovery"
+                    .into(),
             );
         }
         (Some(fd), None) => Startup::Restore { fd },
@@ -286,6 +295,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
                 devnode: devnode.unwrap_or_else(|| PathBuf::from("/dev/cachefiles")),
                 cache_dir,
                 tag,
+                recovery,
             }
         }
     };
@@ -335,7 +345,8 @@ mod tests {
                 startup: Startup::Bind {
                     devnode: "/dev/cachefiles".into(),
                     cache_dir: "/c".into(),
-                    tag: Some("t1".into())
+                    tag: Some("t1".into()),
+                    recovery: None,
                 },
                 blobs: "/b".into(),
                 stats: Some("/s".into()),
@@ -438,6 +449,42 @@ mod tests {
             "--",
             "--blobs",
             "/b"
+        ])
+        .is_err());
+    }
+
+    #[test]
+    fn recovery_option() {
+        match p(&["--cache-dir", "/c", "--blobs", "/b", "--recovery", "60"]) {
+            Ok(Parsed::Run(o)) => assert_eq!(
+                o.startup,
+                Startup::Bind {
+                    devnode: "/dev/cachefiles".into(),
+                    cache_dir: "/c".into(),
+                    tag: None,
+                    recovery: Some(60),
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
+        for bad in ["0", "3601", "x", "-5"] {
+            assert!(p(&["--cache-dir", "/c", "--blobs", "/b", "--recovery", bad]).is_err());
+        }
+        // Recovery is chosen when binding: not with an inherited fd.
+        assert!(p(&["--fd", "3", "--blobs", "/b", "--recovery", "60"]).is_err());
+        assert!(p(&["--fd-from", "/s", "--blobs", "/b", "--recovery", "60"]).is_err());
+        // Nor through the supervisor, which binds.
+        assert!(p(&[
+            "supervise",
+            "--socket",
+            "/s",
+            "--cache-dir",
+            "/c",
+            "--",
+            "--blobs",
+            "/b",
+            "--recovery",
+            "5"
         ])
         .is_err());
     }

@@ -17,6 +17,7 @@ mod fdpass;
 mod log;
 mod objects;
 mod protocol;
+mod recovery;
 mod sdnotify;
 mod server;
 mod stats;
@@ -50,22 +51,22 @@ fn startup(startup: &Startup) -> Result<(Devnode, bool), String> {
             devnode,
             cache_dir,
             tag,
+            recovery,
         } => {
             let dev = Devnode::open(devnode)
                 .map_err(|e| format!("cannot open {}: {}", devnode.display(), describe(&e)))?;
             let dir = cache_dir.to_str().ok_or_else(|| {
                 format!("cache directory {} is not valid UTF-8", cache_dir.display())
             })?;
-            let mut cmds = vec![format!("dir {dir}")];
-            if let Some(t) = tag {
-                cmds.push(format!("tag {t}"));
+            match recovery::start(&dev, dir, tag.as_deref(), *recovery)? {
+                recovery::Started::Attached => {}
+                recovery::Started::Bound { recoverable: true } => info!(
+                    "the cache survives this daemon for up to {} s (recovery)",
+                    recovery.unwrap_or(0)
+                ),
+                recovery::Started::Bound { recoverable: false } => {}
             }
-            cmds.push("bind ondemand".to_string());
-            for cmd in &cmds {
-                dev.command(cmd)
-                    .map_err(|e| format!("'{cmd}' failed: {}", describe(&e)))?;
-                info!("sent '{cmd}'");
-            }
+            // An attached devnode is a new fd too: systemd may store it.
             Ok((dev, true))
         }
         Startup::Restore { fd } => {
