@@ -82,11 +82,6 @@ end_all() {
 }
 od_cleanup_late end_all
 
-# sleep as a builtin (see failover_test.sh).
-exec {sleep_fd}<> <(:)
-bsleep() { read -r -t "$1" -u "$sleep_fd"; }
-rand_sleep() { bsleep "0.$(printf %03d $((10 + RANDOM % 191)))"; }
-
 # start_daemon TAG CACHE LOG [ARGS]: the daemon with --recovery, stderr
 # appended to LOG; waits (10 s) for its stats file; sets DPID.  Retries
 # while the devnode is busy (C frees it only once the dead cache is gone).
@@ -107,13 +102,19 @@ start_daemon() {
 	return 1
 }
 
-make_round_tree() { # make_round_tree DIR RANDOM_KIB: 4 random files + small ones (+ a big one)
-	local d=$1 i
-	mkdir -p "$d/a/b"
-	for i in 1 2 3 4; do head -c $(($2 * 256)) /dev/urandom > "$d/r$i.bin"; done
-	[ "$big_mib" = 0 ] || head -c $((big_mib << 20)) /dev/urandom > "$d/big.bin"
-	for i in $(seq 1 10); do echo "small file $i $RANDOM" > "$d/a/f$i.txt"; done
-	head -c 4097 /dev/urandom > "$d/a/b/page-plus-one"
+# For kill_rounds: SIGKILL the daemon, start the next one (as an init
+# system without fd store would).
+kill_daemon() {
+	local t1
+	kill -KILL "$DPID" || return 1
+	wait "$DPID" 2>/dev/null
+	t1=$(date +%s%N)
+	if ! start_daemon "$tag" "$tcache" "$tlog" --read-delay "$read_delay"; then
+		no_restart=$((no_restart + 1))
+		echo "# the daemon did not start again: $(tail -3 "$tlog")"
+		return 2
+	fi
+	restart_ms="$restart_ms $((($(date +%s%N) - t1) / 1000000))"
 }
 
 od_require root daemon mkfs devnode proto python3
@@ -225,51 +226,9 @@ tlog=$work/torture.log
 : > "$tlog"
 start_daemon "$tag" "$tcache" "$tlog" --read-delay "$read_delay" || tap fail torture.daemon_starts "$(tail -5 "$tlog")"
 [ $rs = 1 ] || { kills_target=1 max_rounds=1; }
-kills=0 rounds=0 bad_reads=0 bad_sums=0 no_restart=0 mount_fail=0 restart_ms=
+no_restart=0 restart_ms=""
 start=$(date +%s)
-while [ $kills -lt "$kills_target" ] && [ $rounds -lt "$max_rounds" ]; do
-	rounds=$((rounds + 1))
-	src=$work/src$rounds mnt=$work/mnt$rounds
-	make_round_tree "$src" "$kib"
-	mkfs.erofs --quiet "$blobs/timg$rounds" "$src" > /dev/null || { tap fail "torture.mkfs"; break; }
-	manifest "$src" > "$work/want$rounds"
-	if ! mount_erofs "$mnt" "fsid=timg$rounds"; then
-		mount_fail=$((mount_fail + 1))
-		echo "# round $rounds: mount failed: $(cat "$work/mount.err")"
-		continue
-	fi
-	(manifest "$mnt" > "$work/got$rounds" 2> "$work/err$rounds"; echo $? > "$work/rc$rounds") &
-	reader=$!
-	od_track "$reader"
-	k=0
-	while kill -0 "$reader" 2>/dev/null && [ $kills -lt "$kills_target" ]; do
-		rand_sleep
-		kill -0 "$reader" 2>/dev/null || break
-		kill -KILL "$DPID" && kills=$((kills + 1)) k=$((k + 1))
-		wait "$DPID" 2>/dev/null
-		t1=$(date +%s%N)
-		if ! start_daemon "$tag" "$tcache" "$tlog" --read-delay "$read_delay"; then
-			no_restart=$((no_restart + 1))
-			echo "# round $rounds: the daemon did not start again: $(tail -3 "$tlog")"
-			break
-		fi
-		restart_ms="$restart_ms $((($(date +%s%N) - t1) / 1000000))"
-	done
-	for _ in $(seq 1 1200); do kill -0 "$reader" 2>/dev/null || break; sleep 0.1; done
-	if kill -0 "$reader" 2>/dev/null; then
-		echo "# round $rounds: reader still running after 120 s"
-		kill "$reader"
-	fi
-	wait "$reader" 2>/dev/null
-	echo "# round $rounds: $k kills while reading"
-	if [ "$(cat "$work/rc$rounds" 2>/dev/null)" != 0 ] || [ -s "$work/err$rounds" ]; then
-		bad_reads=$((bad_reads + 1))
-		echo "# round $rounds: read errors: $(head -3 "$work/err$rounds")"
-	fi
-	diff -q "$work/want$rounds" "$work/got$rounds" > /dev/null || bad_sums=$((bad_sums + 1))
-	umount "$mnt" || echo "# round $rounds: umount failed"
-	rm -rf "$src" "$blobs/timg$rounds"
-done
+kill_rounds timg "$kib" kill_daemon
 attaches=$(grep -c "attached to the orphaned cache '$tag'" "$tlog")
 echo "# $kills kills in $rounds rounds ($(($(date +%s) - start)) s), $attaches attaches, $bad_reads rounds with read errors, $bad_sums with wrong sha256"
 echo "# ms from each SIGKILL to the new daemon:$restart_ms"
