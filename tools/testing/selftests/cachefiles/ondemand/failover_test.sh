@@ -157,16 +157,7 @@ fi
 grep " ERROR " "$slog" | head -10 | sed 's/^/# /'
 
 # --- the mount still works at the end ------------------------------------------------
-rounds=$((rounds + 1))
-src=$work/src$rounds mnt=$work/mnt$rounds
-big_mib=0
-make_round_tree "$src" 64
-mkfs.erofs --quiet "$blobs/img$rounds" "$src" > /dev/null
-if mount_erofs "$mnt" "fsid=img$rounds" && diff <(manifest "$src") <(manifest "$mnt") > "$work/diff"; then
-	tap ok failover.final_mount_and_read
-else
-	tap fail failover.final_mount_and_read "$(cat "$work/mount.err" "$work/diff" | head -10)"
-fi
+fresh_image_read failover.final_mount_and_read img
 mountpoint -q "$mnt" && umount "$mnt"
 check failover.final_umount test $? = 0
 
@@ -334,14 +325,7 @@ rc=$?
 echo "# read after daemon death (no keeper): status $rc: $(cat "$work/cat.err")"
 check nokeeper.uncached_read_fails_without_hang test "$rc" != 0 -a "$rc" != 124
 if command -v python3 > /dev/null; then
-	errno=$(python3 -c '
-import os, sys, errno
-try:
-    fd = os.open(sys.argv[1], os.O_RDONLY)
-    os.read(fd, 65536)
-    print("0")
-except OSError as e:
-    print(errno.errorcode.get(e.errno, e.errno))' "$mnt/r3.bin")
+	errno=$(read_errno "$mnt/r3.bin")
 	echo "# read(2) of another uncached file: $errno"
 	case $errno in
 	EIO | ENOBUFS) tap ok nokeeper.errno_eio_or_enobufs ;;

@@ -14,7 +14,9 @@
 #   od_cleanup_late FN    FN runs last at exit (after daemons stopped)
 #   mount_erofs / manifest / make_tree / read_all / stat_of
 #   daemon_start / daemon_stop / wait_gone / wait_ready
-#   bsleep / rand_sleep / make_round_tree / kill_rounds   (daemon-kill rounds)
+#   bsleep / rand_sleep / make_round_tree / kill_rounds / fresh_image_read
+#                         (daemon-kill rounds)
+#   read_errno FILE       errno name of one read(2) of FILE, or 0
 #
 # Everything runs as root inside the test VM (scripts/vm-run); cold
 # on-demand reads run at ~1-2 MB/s on the TCG debug kernel, so keep data
@@ -207,6 +209,18 @@ same_tree() {
 	fi
 }
 
+# read_errno FILE: the errno name of one read(2) of FILE ("0" if it worked).
+read_errno() {
+	python3 -c '
+import os, sys, errno
+try:
+    fd = os.open(sys.argv[1], os.O_RDONLY)
+    os.read(fd, 65536)
+    print("0")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, e.errno))' "$1" 2>&1
+}
+
 # Reads every file of DIR after dropping the page cache, so that the data
 # comes through cachefiles again.
 read_all() {
@@ -330,4 +344,20 @@ kill_rounds() {
 		# The VM's /tmp lives in memory: drop what this round no longer needs.
 		rm -rf "$src" "${blobs:?}/$prefix$rounds"
 	done
+}
+
+# fresh_image_read NAME PREFIX: one more round's image (no big file),
+# mounted and compared whole with its source: one TAP line NAME.  Leaves
+# it mounted at $mnt (round $rounds).
+fresh_image_read() {
+	rounds=$((rounds + 1))
+	src=$work/src$rounds mnt=$work/mnt$rounds
+	big_mib=0
+	make_round_tree "$src" 64
+	mkfs.erofs --quiet "$blobs/$2$rounds" "$src" > /dev/null
+	if mount_erofs "$mnt" "fsid=$2$rounds" && diff <(manifest "$src") <(manifest "$mnt") > "$work/diff"; then
+		tap ok "$1"
+	else
+		tap fail "$1" "$(cat "$work/mount.err" "$work/diff" | head -10)"
+	fi
 }

@@ -1006,6 +1006,26 @@ static struct obj *reopen_after_crash(const char *label, const char *cookie,
 	return ob;
 }
 
+/*
+ * The arguments CACHEDIR BLOBDIR MNTDIR PREFIX SRCDIR of the subcommand
+ * WHAT (failover, recovery): 0, or 2 after a usage message.  Sets blobdir.
+ */
+static int dirs_args(int argc, char **argv, const char *what, const char **cachedir,
+		     const char **mntdir, const char **prefix, const char **srcdir)
+{
+	if (argc != 5) {
+		fprintf(stderr, "usage: ondemand_proto %s CACHEDIR BLOBDIR MNTDIR PREFIX SRCDIR\n",
+			what);
+		return 2;
+	}
+	*cachedir = argv[0];
+	blobdir = argv[1];
+	*mntdir = argv[2];
+	*prefix = argv[3];
+	*srcdir = argv[4];
+	return 0;
+}
+
 static int failover(int argc, char **argv)
 {
 	const char *cachedir, *mntdir, *prefix, *srcdir;
@@ -1019,15 +1039,8 @@ static int failover(int argc, char **argv)
 	int len, code = 0, fl;
 	pid_t pa, pb, pc, r;
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: ondemand_proto failover CACHEDIR BLOBDIR MNTDIR PREFIX SRCDIR\n");
+	if (dirs_args(argc, argv, "failover", &cachedir, &mntdir, &prefix, &srcdir))
 		return 2;
-	}
-	cachedir = argv[0];
-	blobdir = argv[1];
-	mntdir = argv[2];
-	prefix = argv[3];
-	srcdir = argv[4];
 	if (bind_cache(cachedir, "cfrs-failover-proto") < 0) {
 		result("failover.bind", 0, "cannot bind");
 		return 1;
@@ -1426,15 +1439,8 @@ static int recovery(int argc, char **argv)
 	pid_t pid, r, k1, k2;
 	int go[2];
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: ondemand_proto recovery CACHEDIR BLOBDIR MNTDIR PREFIX SRCDIR\n");
+	if (dirs_args(argc, argv, "recovery", &cachedir, &mntdir, &prefix, &srcdir))
 		return 2;
-	}
-	cachedir = argv[0];
-	blobdir = argv[1];
-	mntdir = argv[2];
-	prefix = argv[3];
-	srcdir = argv[4];
 	is_rs = !(mod && !strcmp(mod, "c"));
 	comment("expecting the behaviour of %s", is_rs ? "cachefiles_rs" : "C cachefiles");
 

@@ -181,14 +181,7 @@ else
 	check nokeeper.reader_outcome test "$rc" != 0 -a -n "$rc"
 fi
 # A read of another uncached file: served on rs; C's dead mount refuses it.
-errno=$(python3 -c '
-import os, sys, errno
-try:
-    fd = os.open(sys.argv[1], os.O_RDONLY)
-    os.read(fd, 65536)
-    print("0")
-except OSError as e:
-    print(errno.errorcode.get(e.errno, e.errno))' "$mnt/r2.bin" 2>&1)
+errno=$(read_errno "$mnt/r2.bin")
 echo "# read(2) of another uncached file after the restart: $errno"
 if [ $rs = 1 ]; then check_eq nokeeper.later_read 0 "$errno"
 else case $errno in EIO | ENOBUFS) tap ok nokeeper.later_read ;; *) tap fail nokeeper.later_read "got $errno" ;; esac; fi
@@ -246,16 +239,7 @@ else
 	check torture.new_daemon_attaches_after_each_kill test "$no_restart" = 0 -a "$attaches" = 0
 fi
 # A fresh image read through the last daemon (on C: the fresh cache it bound).
-rounds=$((rounds + 1))
-src=$work/src$rounds mnt=$work/mnt$rounds
-big_mib=0
-make_round_tree "$src" 64
-mkfs.erofs --quiet "$blobs/timg$rounds" "$src" > /dev/null
-if mount_erofs "$mnt" "fsid=timg$rounds" && diff <(manifest "$src") <(manifest "$mnt") > "$work/diff"; then
-	tap ok torture.final_mount_and_read
-else
-	tap fail torture.final_mount_and_read "$(cat "$work/mount.err" "$work/diff" | head -10)"
-fi
+fresh_image_read torture.final_mount_and_read timg
 mountpoint -q "$mnt" && umount "$mnt"
 daemon_stop "$DPID"
 grep " ERROR " "$tlog" | head -10 | sed 's/^/# /'
