@@ -270,8 +270,14 @@ else
 	loaded || insmod "$CFRS_MODULE_KO"
 fi
 wait_inactive "$tag" 15
-rmmod "$name" 2> "$work/rmmod.err"
-rc=$?
+# The expiry work drops the module reference right after withdrawing the
+# cache: allow it a moment.
+for _ in $(seq 1 50); do
+	rmmod "$name" 2> "$work/rmmod.err"
+	rc=$?
+	[ "$rc" = 0 ] && break
+	sleep 0.1
+done
 echo "# rmmod after the grace period: status $rc $(cat "$work/rmmod.err")"
 if [ "$rc" = 0 ] && ! loaded && insmod "$CFRS_MODULE_KO" && [ -c /dev/cachefiles ]; then
 	tap ok rmmod.after_grace_period
