@@ -48,14 +48,22 @@ pub(crate) struct Daemon {
 }
 
 impl Daemon {
-    /// The cache this file serves.
-    fn serving(&self) -> Arc<Cache> {
+    /// Runs `f` on the cache this file serves: its own one without a
+    /// counted reference (all files without recovery), an adopted one
+    /// through a clone of the slot's `Arc` (the lock is not held by `f`).
+    fn with_serving<R>(&self, f: impl FnOnce(&Arc<Cache>) -> R) -> R {
         if self.has_adopted.load(Ordering::Acquire) {
-            if let Some(c) = self.adopted.lock().as_ref() {
-                return c.clone();
+            let adopted = self.adopted.lock().clone();
+            if let Some(c) = adopted {
+                return f(&c);
             }
         }
-        self.own.clone()
+        f(&self.own)
+    }
+
+    /// The cache this file serves, counted.
+    fn serving(&self) -> Arc<Cache> {
+        self.with_serving(|c| c.clone())
     }
 
     /// `write()`: parses and runs one command.
@@ -64,7 +72,7 @@ impl Daemon {
         if command == Command::Attach {
             return self.attach_orphan(args);
         }
-        self.serving().write_command(command, args)
+        self.with_serving(|c| c.write_command(command, args))
     }
 
     /// `attach`: this file adopts the orphaned cache of its tag (see
@@ -131,13 +139,13 @@ impl FileOps for Daemon {
 
     fn read(this: &Arc<Self>, _file: &File<'_>, buf: UserSlice, len: usize) -> Result<usize> {
         let mut writer = buf.writer();
-        this.serving()
-            .read(len, |bytes| writer.write_slice(bytes).map_err(|_| EFAULT))
+        this.with_serving(|c| c.read(len, |bytes| writer.write_slice(bytes).map_err(|_| EFAULT)))
             .map_err(to_error)
     }
 
     fn write(this: &Arc<Self>, _file: &File<'_>, buf: UserSlice, len: usize) -> Result<usize> {
-        this.serving().check_write(len).map_err(to_error)?;
+        this.with_serving(|c| c.check_write(len))
+            .map_err(to_error)?;
         let mut data = KVec::with_capacity(len, GFP_KERNEL).map_err(|_| to_error(ENOMEM))?;
         buf.read_all(&mut data, GFP_KERNEL)?;
         this.run_write(&data).map_err(to_error)?;
@@ -145,9 +153,10 @@ impl FileOps for Daemon {
     }
 
     fn poll(this: &Arc<Self>, file: &File<'_>, table: &PollTable<'_>) -> u32 {
-        let cache = this.serving();
-        table.register(file, cache.pollwq());
-        cache.poll_mask()
+        this.with_serving(|cache| {
+            table.register(file, cache.pollwq());
+            cache.poll_mask()
+        })
     }
 }
 
