@@ -1664,6 +1664,16 @@ static int recovery(int argc, char **argv)
 	crash();
 	snprintf(path, sizeof(path), "%s-b", cachedir);
 	mkdir(path, 0700);
+	/* A second recoverable cache may not take the orphan's tag (on C the
+	 * tag is free: its cache died). */
+	e = dev_open_wait();
+	e = e ? e : cmd("dir %s", path);
+	e = e ? e : cmd("tag cfrs-recovery-a");
+	if (!e)
+		cmd("recovery 3");
+	e = e ? e : cmd("bind ondemand");
+	expect2("two.same_tag_bind_ebusy", EBUSY, 0, e);
+	crash();
 	if (rbind("two", path, "cfrs-recovery-b", 3) < 0)
 		return 1;
 	crash();
