@@ -6,7 +6,8 @@
 //! `read()`, `poll()`, and the commands a daemon writes.
 
 use crate::cachefiles::bind::nul_terminated;
-use crate::cachefiles::internal::{Cache, Config, CULLING, DEAD, READY, STATE_CHANGED};
+use crate::cachefiles::internal::STATE_CHANGED;
+use crate::cachefiles::internal::{Cache, Config, CULLING, DEAD, READY, RECOVERABLE};
 use crate::cachefiles::ondemand;
 use crate::cachefiles::recovery;
 use crate::kernel_ext::miscdev::{File, FileOps};
@@ -85,7 +86,12 @@ impl Daemon {
         if !adopted && own.test(DEAD) {
             return Err(EIO);
         }
-        recovery_logic::check_unbound(adopted, own.test(READY), own.ondemand())?;
+        recovery_logic::check_attach(
+            adopted,
+            own.test(READY),
+            own.ondemand(),
+            own.test(RECOVERABLE),
+        )?;
         if !args.is_empty() {
             return Err(EINVAL);
         }
@@ -327,7 +333,7 @@ impl Cache {
                 Ok(())
             }
             Command::Recovery => {
-                recovery_logic::check_unbound(false, self.test(READY), self.ondemand())?;
+                recovery_logic::check_recovery(self.test(READY), self.ondemand())?;
                 let grace = recovery_logic::parse_grace(args)?;
                 if config.recovery.is_some() {
                     return Err(EEXIST);

@@ -19,7 +19,7 @@
 //!
 //! Pure logic (`core` only): host-tested by `tools/logic-tests`.
 
-use super::cmd::errno::{EBUSY, EINVAL, ENOENT, ENOMEM};
+use super::cmd::errno::{EBUSY, EINVAL, ENOENT, ENOMEM, EOPNOTSUPP};
 use super::cmd::Errno;
 use core::marker::PhantomData;
 use core::ops::Deref;
@@ -255,16 +255,32 @@ pub(crate) fn on_release(recoverable: bool, ready: bool, ondemand: bool, dead: b
     }
 }
 
-/// The checks of `attach` and `recovery` on the file's own cache, before
-/// the registry is asked: `adopted` (the file already adopted an orphan),
-/// `ready` (its cache is bound), `ondemand`.  A file that adopted or bound
-/// a cache in on-demand mode has its cache (`EBUSY`); one bound in normal
-/// mode cannot recover (`EOPNOTSUPP`).
-pub(crate) fn check_unbound(adopted: bool, ready: bool, ondemand: bool) -> Result<(), Errno> {
-    match (adopted, ready, ondemand) {
-        (true, _, _) => Err(EBUSY),
-        (false, true, true) => Err(EBUSY),
-        (false, true, false) => Err(super::cmd::errno::EOPNOTSUPP),
-        (false, false, _) => Ok(()),
+/// The checks of `attach` on the file's cache, before the registry is
+/// asked: `adopted` (the file already adopted an orphan), `ready` (its
+/// cache is bound), `ondemand`, `recoverable` (bound after `recovery`).
+/// A file with a recoverable cache has its cache (`EBUSY`); one bound in
+/// normal mode or without `recovery` cannot recover (`EOPNOTSUPP`).
+pub(crate) fn check_attach(
+    adopted: bool,
+    ready: bool,
+    ondemand: bool,
+    recoverable: bool,
+) -> Result<(), Errno> {
+    if adopted || (ready && ondemand && recoverable) {
+        return Err(EBUSY);
+    }
+    if ready {
+        return Err(EOPNOTSUPP);
+    }
+    Ok(())
+}
+
+/// The checks of `recovery` on the file's cache: too late once bound in
+/// on-demand mode (`EBUSY`), impossible in normal mode (`EOPNOTSUPP`).
+pub(crate) fn check_recovery(ready: bool, ondemand: bool) -> Result<(), Errno> {
+    match (ready, ondemand) {
+        (true, true) => Err(EBUSY),
+        (true, false) => Err(EOPNOTSUPP),
+        (false, _) => Ok(()),
     }
 }

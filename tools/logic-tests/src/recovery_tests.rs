@@ -215,10 +215,22 @@ fn release_orphans_only_live_bound_recoverable_ondemand_caches() {
 }
 
 #[test]
-fn attach_and_recovery_need_an_unbound_file() {
-    assert_eq!(check_unbound(false, false, false), Ok(()));
-    assert_eq!(check_unbound(false, false, true), Ok(()));
-    assert_eq!(check_unbound(false, true, true), Err(EBUSY));
-    assert_eq!(check_unbound(false, true, false), Err(EOPNOTSUPP));
-    assert_eq!(check_unbound(true, true, true), Err(EBUSY));
+fn attach_needs_an_unbound_file() {
+    // Not bound yet (whatever mode a failed bind left): ask the registry.
+    assert_eq!(check_attach(false, false, false, false), Ok(()));
+    assert_eq!(check_attach(false, false, true, false), Ok(()));
+    // A recoverable cache bound or adopted already: EBUSY.
+    assert_eq!(check_attach(false, true, true, true), Err(EBUSY));
+    assert_eq!(check_attach(true, true, true, true), Err(EBUSY));
+    // Bound without recovery, or in normal mode: EOPNOTSUPP.
+    assert_eq!(check_attach(false, true, true, false), Err(EOPNOTSUPP));
+    assert_eq!(check_attach(false, true, false, false), Err(EOPNOTSUPP));
+}
+
+#[test]
+fn recovery_before_bind_only() {
+    assert_eq!(check_recovery(false, false), Ok(()));
+    assert_eq!(check_recovery(false, true), Ok(()));
+    assert_eq!(check_recovery(true, true), Err(EBUSY));
+    assert_eq!(check_recovery(true, false), Err(EOPNOTSUPP));
 }

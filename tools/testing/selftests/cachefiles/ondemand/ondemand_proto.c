@@ -1478,6 +1478,16 @@ static int recovery(int argc, char **argv)
 	expect("normal.recovery_eopnotsupp", EOPNOTSUPP, cmd("recovery 5"));
 	crash();
 
+	/* An on-demand cache bound without `recovery` cannot recover either;
+	 * opting in after bind is too late. */
+	dev_open_wait();
+	cmd("dir %s", cachedir);
+	cmd("tag cfrs-recovery-plain");
+	expect("plain.bind", 0, cmd("bind ondemand"));
+	expect("plain.attach_eopnotsupp", EOPNOTSUPP, cmd("attach"));
+	expect2("plain.recovery_after_bind_ebusy", EBUSY, EOPNOTSUPP, cmd("recovery 5"));
+	crash();
+
 	/* 3. A recoverable cache, bound: both commands are refused. */
 	if (rbind("bound", cachedir, tag, 30) < 0)
 		return 1;
