@@ -6,6 +6,7 @@
 #   make KDIR=/path/to/linux build against another built 6.12 tree
 #   make check               everything CI runs (see README.md)
 #   make check-peers         third-party clients (nydusd) on both modules
+#   make check-recovery      recovery without a keeper, long torture, both modules
 #   make rustfmt             format the Rust sources
 #   make clippy              build with CLIPPY=1
 #   make selftests           build the VM selftests
@@ -19,7 +20,7 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(ROOT:/=) LLVM=1 RUSTC=$(RUSTC) \
 	RUSTDOC=/usr/bin/rustdoc RUSTFMT=/usr/bin/rustfmt \
 	CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN=$(BINDGEN)
 
-.PHONY: all modules clean clippy rustfmt rustfmtcheck selftests check check-peers logic-tests kdir-stamp kdir-check
+.PHONY: all modules clean clippy rustfmt rustfmtcheck selftests check check-peers check-recovery logic-tests kdir-stamp kdir-check
 
 all: modules
 
@@ -66,3 +67,6 @@ check:
 
 check-peers:
 	$(ROOT)scripts/check-peers
+
+check-recovery:
+	$(ROOT)scripts/check-recovery

@@ -4,7 +4,8 @@
 //! `cachefiles_add_cache`): checks the backing filesystem, makes `cache/` and
 //! `graveyard/`, and registers the cache with fscache under its tag.
 
-use crate::cachefiles::internal::{Bound, Cache, Config, ONDEMAND, READY};
+use crate::cachefiles::internal::{Bound, Cache, Config, ONDEMAND, READY, RECOVERABLE};
+use crate::cachefiles::recovery;
 use crate::kernel_ext::fscache::CacheCookie;
 use crate::kernel_ext::vfs;
 use crate::kernel_ext::vfs::{Cred, Path};
@@ -44,9 +45,28 @@ impl Cache {
             .and_then(|t| CStr::from_bytes_with_nul(t).ok())
             .ok_or(EINVAL)?;
         let rootdir = CStr::from_bytes_with_nul(rootdir).map_err(|_| EINVAL)?;
-        self.add_cache(config, tag, rootdir).inspect_err(|e| {
+        // `recovery` (cachefiles_rs only) needs on-demand mode, and a tag
+        // no other recoverable cache has: the cache is listed first.
+        let grace = config.recovery;
+        if let Some(grace) = grace {
+            if !self.ondemand() {
+                pr_err!("Recovery needs on-demand mode\n");
+                return Err(EOPNOTSUPP);
+            }
+            recovery::register(self, tag.as_bytes(), grace)?;
+        }
+        let ret = self.add_cache(config, tag, rootdir).inspect_err(|e| {
             pr_err!("Failed to register: {}\n", -e.0);
-        })
+        });
+        if grace.is_some() {
+            match ret {
+                Ok(()) => {
+                    self.set(RECOVERABLE);
+                }
+                Err(_) => recovery::unregister(self),
+            }
+        }
+        ret
     }
 
     /// Brings the cache online (C's `cachefiles_add_cache`).

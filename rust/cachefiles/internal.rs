@@ -53,6 +53,15 @@ pub(super) const STATE_CHANGED: usize = 1 << 3;
 /// `bind ondemand` was requested (`ONDEMAND_MODE`).
 pub(super) const ONDEMAND: usize = 1 << 4;
 
+/// The cache holds the devnode's exclusive-open slot: set by `open()`,
+/// given back when the last pin goes (as in C), when the cache is
+/// orphaned, or moved to the orphan a file adopts (`recovery.rs`).
+pub(super) const DEVICE: usize = 1 << 5;
+
+/// The cache was bound after `recovery`: it is listed in the recovery
+/// registry and may be orphaned (`recovery.rs`).  Never cleared.
+pub(super) const RECOVERABLE: usize = 1 << 6;
+
 /// Configuration set by commands before `bind`.
 pub(super) struct Config {
     pub(super) limits: Limits,
@@ -65,6 +74,9 @@ pub(super) struct Config {
     /// `buffered [0|1]` (cachefiles_rs only): the backing I/O mode; `None`
     /// takes the `buffered_io` module parameter at `bind`.
     pub(super) buffered: Option<bool>,
+    /// `recovery <seconds>`: the grace period of an orphan (cachefiles_rs
+    /// only; `None`: C's behaviour, the cache dies with its devnode file).
+    pub(super) recovery: Option<u32>,
 }
 
 /// A directory of the cache, marked in use (`S_KERNEL_FILE`) so that

@@ -48,9 +48,18 @@ pub(crate) enum Command {
     /// `buffered [0|1]`: backing I/O through the page cache (cachefiles_rs
     /// only; C answers `EOPNOTSUPP`, so daemons can probe).
     Buffered,
+    /// `recovery <seconds>` (cachefiles_rs only): the cache bound next
+    /// survives the close of its last devnode fd for that long (see
+    /// `super::recovery`).
+    Recovery,
+    /// `attach` (cachefiles_rs only): adopt the orphaned cache of the tag
+    /// given with `tag` (see `super::recovery`).
+    Attach,
 }
 
-const COMMANDS: [(&[u8], Command); 16] = [
+/// The commands; the last three are cachefiles_rs's own (C answers them
+/// `EOPNOTSUPP`, as any unknown command, so a daemon can probe for them).
+const COMMANDS: [(&[u8], Command); 18] = [
     (b"bind", Command::Bind),
     (b"brun", Command::Brun),
     (b"bcull", Command::Bcull),
@@ -67,6 +76,8 @@ const COMMANDS: [(&[u8], Command); 16] = [
     (b"copen", Command::Copen),
     (b"restore", Command::Restore),
     (b"buffered", Command::Buffered),
+    (b"recovery", Command::Recovery),
+    (b"attach", Command::Attach),
 ];
 
 /// The kernel's `isspace()`: `\t \n \v \f \r`, space and 0xa0.

@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use crate::devnode::{describe, errno_name, Devnode};
+use crate::devnode::{describe, errno_name};
+use crate::server::Control;
 use crate::{info, warn};
 
 /// `--buffered[=MODE]`: ask for buffered (page-cache) backing I/O, or for
@@ -72,7 +73,7 @@ impl Buffered {
 /// Sends `dir`, `tag` (if any), `buffered` (if asked) and `bind ondemand`;
 /// `who` prefixes the log lines.
 pub fn bind(
-    dev: &Devnode,
+    ctl: &dyn Control,
     cache_dir: &Path,
     tag: Option<&str>,
     buffered: Option<Buffered>,
@@ -81,24 +82,36 @@ pub fn bind(
     let dir = cache_dir
         .to_str()
         .ok_or_else(|| format!("cache directory {} is not valid UTF-8", cache_dir.display()))?;
-    let send = |cmd: &str| -> Result<(), String> {
-        dev.command(cmd)
-            .map_err(|e| format!("'{cmd}' failed: {}", describe(&e)))?;
-        info!("{who}sent '{cmd}'");
-        Ok(())
-    };
-    send(&format!("dir {dir}"))?;
+    send(ctl, &format!("dir {dir}"), who)?;
     if let Some(t) = tag {
-        send(&format!("tag {t}"))?;
+        send(ctl, &format!("tag {t}"), who)?;
     }
+    bind_ondemand(ctl, buffered, who)
+}
+
+/// The last step of a bind once `dir` (and `tag`, `recovery`) are sent:
+/// the backing I/O mode if one was asked for, then `bind ondemand`.
+pub fn bind_ondemand(
+    ctl: &dyn Control,
+    buffered: Option<Buffered>,
+    who: &str,
+) -> Result<(), String> {
     if let Some(mode) = buffered {
         let cmd = mode.command();
-        match dev.command(cmd) {
+        match ctl.command(cmd) {
             Ok(()) => info!("{who}sent '{cmd}'"),
             Err(e) => warn!("{who}{}", mode.on_error(e.raw_os_error(), &describe(&e))?),
         }
     }
-    send("bind ondemand")
+    send(ctl, "bind ondemand", who)
+}
+
+/// Sends `cmd`, logging it; a failure is an error message.
+fn send(ctl: &dyn Control, cmd: &str, who: &str) -> Result<(), String> {
+    ctl.command(cmd)
+        .map_err(|e| format!("'{cmd}' failed: {}", describe(&e)))?;
+    info!("{who}sent '{cmd}'");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -30,6 +30,11 @@ Serves cachefiles on-demand requests (EROFS over fscache) from the files of
                       stops the daemon), try (EOPNOTSUPP: warn, go on with
                       direct I/O), off (`buffered 0`: direct I/O even if
                       the module parameter buffered_io is set)
+  --recovery SECONDS  cachefiles_rs: on start, `attach` to the orphaned cache
+                      of TAG if a daemon died without a keeper; else bind with
+                      `recovery SECONDS` (1-3600): the cache then survives
+                      this daemon's death that long, waiting for the next
+                      daemon to attach
   --devnode PATH      control device (default /dev/cachefiles)
   --fd N              the devnode is already open as fd N (inherited):
                       send `restore` instead of dir/tag/bind
@@ -71,6 +76,8 @@ pub enum Startup {
         tag: Option<String>,
         /// `--buffered[=MODE]`.
         buffered: Option<Buffered>,
+        /// `--recovery SECONDS`: attach to an orphan, or bind recoverable.
+        recovery: Option<u32>,
     },
     /// Adopt an inherited devnode fd and `restore`.
     Restore {
@@ -240,6 +247,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
     let mut fd = None;
     let mut stats = None;
     let mut buffered = None;
+    let mut recovery = None;
     let mut level = Level::Info;
     while let Some(arg) = it.next() {
         if arg == "-h" || arg == "--help" {
@@ -260,6 +268,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
             "--stats" => stats = Some(PathBuf::from(value()?)),
             "--fd-from" => fd_from = Some(PathBuf::from(value()?)),
             "--buffered" => buffered = Some(Buffered::parse(inline.as_deref())?),
+            "--recovery" => recovery = Some(crate::recovery::parse_secs(&value()?)?),
             "--read-delay" => {
                 let v = value()?;
                 read_delay_ms = v
@@ -289,11 +298,15 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
     let startup = match (fd, fd_from) {
         (Some(_), Some(_)) => return Err("--fd and --fd-from exclude each other".into()),
         (Some(_), None) | (None, Some(_))
-            if cache_dir.is_some() || tag.is_some() || devnode.is_some() || buffered.is_some() =>
+            if cache_dir.is_some()
+                || tag.is_some()
+                || devnode.is_some()
+                || buffered.is_some()
+                || recovery.is_some() =>
         {
             return Err(
-                "--fd/--fd-from cannot be combined with --cache-dir, --tag, --devnode or \
-                 --buffered (the cache is already bound)"
+                "--fd/--fd-from cannot be combined with --cache-dir, --tag, --devnode, \
+                 --buffered or --recovery (the cache is already bound)"
                     .into(),
             );
         }
@@ -307,6 +320,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
                 cache_dir,
                 tag,
                 buffered,
+                recovery,
             }
         }
     };
@@ -358,6 +372,7 @@ mod tests {
                     cache_dir: "/c".into(),
                     tag: Some("t1".into()),
                     buffered: None,
+                    recovery: None,
                 },
                 blobs: "/b".into(),
                 stats: Some("/s".into()),
@@ -505,6 +520,43 @@ mod tests {
         }
         // Not in the child's arguments: the supervisor binds.
         assert!(sup(&["--", "--blobs", "/b", "--buffered"]).is_err());
+    }
+
+    #[test]
+    fn recovery_option() {
+        match p(&["--cache-dir", "/c", "--blobs", "/b", "--recovery", "60"]) {
+            Ok(Parsed::Run(o)) => assert_eq!(
+                o.startup,
+                Startup::Bind {
+                    devnode: "/dev/cachefiles".into(),
+                    cache_dir: "/c".into(),
+                    tag: None,
+                    buffered: None,
+                    recovery: Some(60),
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
+        for bad in ["0", "3601", "x", "-5"] {
+            assert!(p(&["--cache-dir", "/c", "--blobs", "/b", "--recovery", bad]).is_err());
+        }
+        // Recovery is chosen when binding: not with an inherited fd.
+        assert!(p(&["--fd", "3", "--blobs", "/b", "--recovery", "60"]).is_err());
+        assert!(p(&["--fd-from", "/s", "--blobs", "/b", "--recovery", "60"]).is_err());
+        // Nor through the supervisor, which binds.
+        assert!(p(&[
+            "supervise",
+            "--socket",
+            "/s",
+            "--cache-dir",
+            "/c",
+            "--",
+            "--blobs",
+            "/b",
+            "--recovery",
+            "5"
+        ])
+        .is_err());
     }
 
     #[test]

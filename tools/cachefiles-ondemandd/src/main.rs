@@ -18,6 +18,7 @@ mod fdpass;
 mod log;
 mod objects;
 mod protocol;
+mod recovery;
 mod sdnotify;
 mod server;
 mod stats;
@@ -54,11 +55,23 @@ fn startup(startup: &Startup) -> Result<(Devnode, bool), String> {
             devnode,
             cache_dir,
             tag,
+            recovery,
             buffered,
         } => {
             let dev = Devnode::open(devnode)
                 .map_err(|e| format!("cannot open {}: {}", devnode.display(), describe(&e)))?;
-            bind::bind(&dev, cache_dir, tag.as_deref(), *buffered, "")?;
+            let dir = cache_dir.to_str().ok_or_else(|| {
+                format!("cache directory {} is not valid UTF-8", cache_dir.display())
+            })?;
+            match recovery::start(&dev, dir, tag.as_deref(), *recovery, *buffered)? {
+                recovery::Started::Attached => {}
+                recovery::Started::Bound { recoverable: true } => info!(
+                    "the cache survives this daemon for up to {} s (recovery)",
+                    recovery.unwrap_or(0)
+                ),
+                recovery::Started::Bound { recoverable: false } => {}
+            }
+            // An attached devnode is a new fd too: systemd may store it.
             Ok((dev, true))
         }
         Startup::Restore { fd } => {

@@ -48,6 +48,8 @@ pub mod object_state;
 #[path = "../../../rust/logic/reqtable.rs"]
 pub mod reqtable;
 
+#[path = "../../../rust/logic/recovery.rs"]
+pub mod recovery;
 #[path = "../../../rust/logic/window.rs"]
 pub mod window;
 
@@ -68,3 +70,6 @@ mod reqtable_tests;
 
 #[cfg(test)]
 mod reqtable_queue_tests;
+
+#[cfg(test)]
+mod recovery_tests;
