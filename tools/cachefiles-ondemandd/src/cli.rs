@@ -351,6 +351,13 @@ mod tests {
         parse(args.iter().map(|s| s.to_string()))
     }
 
+    /// `supervise --socket /s --cache-dir /c` followed by `tail`.
+    fn sup(tail: &[&str]) -> Result<Parsed, String> {
+        let mut v = vec!["supervise", "--socket", "/s", "--cache-dir", "/c"];
+        v.extend_from_slice(tail);
+        p(&v)
+    }
+
     #[test]
     fn bind_mode() {
         let r = p(&[
@@ -509,11 +516,6 @@ mod tests {
         // Only a fresh bind can choose the mode.
         assert!(p(&["--fd", "3", "--blobs", "/b", "--buffered"]).is_err());
         assert!(p(&["--fd-from", "/s", "--blobs", "/b", "--buffered=try"]).is_err());
-        let sup = |tail: &[&str]| {
-            let mut v = vec!["supervise", "--socket", "/s", "--cache-dir", "/c"];
-            v.extend_from_slice(tail);
-            p(&v)
-        };
         match sup(&["--buffered=try", "--", "--blobs", "/b"]) {
             Ok(Parsed::Supervise(o)) => assert_eq!(o.buffered, Some(Buffered::Try)),
             other => panic!("{other:?}"),
@@ -544,19 +546,7 @@ mod tests {
         assert!(p(&["--fd", "3", "--blobs", "/b", "--recovery", "60"]).is_err());
         assert!(p(&["--fd-from", "/s", "--blobs", "/b", "--recovery", "60"]).is_err());
         // Nor through the supervisor, which binds.
-        assert!(p(&[
-            "supervise",
-            "--socket",
-            "/s",
-            "--cache-dir",
-            "/c",
-            "--",
-            "--blobs",
-            "/b",
-            "--recovery",
-            "5"
-        ])
-        .is_err());
+        assert!(sup(&["--", "--blobs", "/b", "--recovery", "5"]).is_err());
     }
 
     #[test]
