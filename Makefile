@@ -6,6 +6,7 @@
 #   make KDIR=/path/to/linux build against another built 6.12 tree
 #   make check               everything CI runs (see README.md)
 #   make check-peers         third-party clients (nydusd) on both modules
+#   make check-recovery      recovery without a keeper, long torture, both modules
 #   make check-systemd       the daemon's systemd units under real systemd, both modules
 #   make rustfmt             format the Rust sources
 #   make clippy              build with CLIPPY=1
@@ -20,7 +21,7 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(ROOT:/=) LLVM=1 RUSTC=$(RUSTC) \
 	RUSTDOC=/usr/bin/rustdoc RUSTFMT=/usr/bin/rustfmt \
 	CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN=$(BINDGEN)
 
-.PHONY: all modules clean clippy rustfmt rustfmtcheck selftests check check-peers check-systemd logic-tests kdir-stamp kdir-check
+.PHONY: all modules clean clippy rustfmt rustfmtcheck selftests check check-peers check-recovery check-systemd logic-tests kdir-stamp kdir-check
 
 all: modules
 
@@ -67,6 +68,9 @@ check:
 
 check-peers:
 	$(ROOT)scripts/check-peers
+
+check-recovery:
+	$(ROOT)scripts/check-recovery
 
 check-systemd:
 	$(ROOT)scripts/check-systemd

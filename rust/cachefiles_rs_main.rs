@@ -31,8 +31,9 @@ mod kernel_ext;
 #[deny(unsafe_code)]
 mod logic;
 
-use cachefiles::internal::Cache;
-use kernel_ext::{completion, miscdev, vfs};
+use cachefiles::daemon::Daemon;
+use cachefiles::recovery::Recovery;
+use kernel_ext::{completion, global::Published, miscdev, vfs};
 
 module! {
     type: CachefilesModule,
@@ -44,11 +45,16 @@ module! {
 
 /// The devnode's file operations; `.owner` pins the module while open.
 static DAEMON_FOPS: miscdev::StaticFops =
-    miscdev::StaticFops(miscdev::fops::<Cache>(THIS_MODULE.as_ptr()));
+    miscdev::StaticFops(miscdev::fops::<Daemon>(THIS_MODULE.as_ptr()));
 
+/// The module's state; fields drop in declaration order.
 struct CachefilesModule {
     _dev: Pin<KBox<miscdev::Registration>>,
-    /// Dropped after the device: drains the objects' re-open work.
+    /// The registry of recoverable caches (empty by then: orphans pin the
+    /// module); dropping it cancels its expiry work synchronously, before
+    /// the queue it runs on goes.
+    _recovery: Published<Recovery>,
+    /// Dropped last: drains the objects' re-open work.
     _queue: completion::OwnedQueue,
 }
 
@@ -61,6 +67,7 @@ impl kernel::Module for CachefilesModule {
             return Err(EBUSY);
         }
         let queue = completion::OwnedQueue::new().map_err(|_| ENOMEM)?;
+        let recovery = cachefiles::recovery::start()?;
         let dev = miscdev::Registration::register(kernel::c_str!("cachefiles"), &DAEMON_FOPS).inspect_err(|e| {
             pr_err!(
                 "cannot register /dev/cachefiles (error {}): is another cachefiles module loaded?\n",
@@ -70,6 +77,7 @@ impl kernel::Module for CachefilesModule {
         pr_info!("Loaded\n");
         Ok(CachefilesModule {
             _dev: dev,
+            _recovery: recovery,
             _queue: queue,
         })
     }

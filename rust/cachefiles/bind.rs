@@ -4,12 +4,14 @@
 //! `cachefiles_add_cache`): checks the backing filesystem, makes `cache/` and
 //! `graveyard/`, and registers the cache with fscache under its tag.
 
-use crate::cachefiles::internal::{Bound, Cache, Config, ONDEMAND, READY};
+use crate::cachefiles::internal::{Bound, Cache, Config, ONDEMAND, READY, RECOVERABLE};
+use crate::cachefiles::recovery;
 use crate::kernel_ext::fscache::CacheCookie;
 use crate::kernel_ext::vfs;
 use crate::kernel_ext::vfs::{Cred, Path};
 use crate::logic::cmd::errno::*;
 use crate::logic::cmd::{Errno, Thresholds};
+use crate::logic::window;
 use kernel::prelude::{pr_err, pr_info, pr_warn, CStr, KVec, GFP_KERNEL};
 use kernel::sync::Arc;
 
@@ -43,9 +45,28 @@ impl Cache {
             .and_then(|t| CStr::from_bytes_with_nul(t).ok())
             .ok_or(EINVAL)?;
         let rootdir = CStr::from_bytes_with_nul(rootdir).map_err(|_| EINVAL)?;
-        self.add_cache(config, tag, rootdir).inspect_err(|e| {
+        // `recovery` (cachefiles_rs only) needs on-demand mode, and a tag
+        // no other recoverable cache has: the cache is listed first.
+        let grace = config.recovery;
+        if let Some(grace) = grace {
+            if !self.ondemand() {
+                pr_err!("Recovery needs on-demand mode\n");
+                return Err(EOPNOTSUPP);
+            }
+            recovery::register(self, tag.as_bytes(), grace)?;
+        }
+        let ret = self.add_cache(config, tag, rootdir).inspect_err(|e| {
             pr_err!("Failed to register: {}\n", -e.0);
-        })
+        });
+        if grace.is_some() {
+            match ret {
+                Ok(()) => {
+                    self.set(RECOVERABLE);
+                }
+                Err(_) => recovery::unregister(self),
+            }
+        }
+        ret
     }
 
     /// Brings the cache online (C's `cachefiles_add_cache`).
@@ -123,6 +144,13 @@ impl Cache {
                 cred,
                 thresholds,
                 bsize,
+                buffered: config
+                    .buffered
+                    .unwrap_or_else(crate::kernel_ext::param::buffered_io_default),
+                read_window: window::window_bytes(
+                    crate::kernel_ext::param::read_window_kib(),
+                    kernel::page::PAGE_SIZE as u64,
+                ),
             },
             GFP_KERNEL,
         )
@@ -137,6 +165,15 @@ impl Cache {
             "File cache on {} registered\n",
             bound.cookie.name().to_str().unwrap_or("?")
         );
+        if bound.buffered {
+            pr_info!("Buffered backing I/O (page cache) for on-demand objects\n");
+        }
+        if bound.read_window > 0 {
+            pr_info!(
+                "READ requests widened to {} KiB windows\n",
+                bound.read_window / 1024
+            );
+        }
         let _as_cache = bound.cred.override_current();
         let _ = self.has_space(&bound.mnt, &bound.thresholds, 0, 0);
         Ok(())

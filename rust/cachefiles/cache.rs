@@ -29,7 +29,7 @@
 //!   `ondemand/mod.rs`).  Neither is held while calling into fscache.
 
 use crate::cachefiles::internal::{Bound, Cache, Config, Object, Requests, CULLING, DEAD};
-use crate::cachefiles::internal::{ONDEMAND, STATE_CHANGED};
+use crate::cachefiles::internal::{DEVICE, ONDEMAND, STATE_CHANGED};
 use crate::kernel_ext::fscache::VolumeList;
 use crate::kernel_ext::poll::{PollQueue, WaitKey};
 use crate::kernel_ext::vfs;
@@ -43,8 +43,8 @@ use kernel::rbtree::RBTree;
 use kernel::sync::Arc;
 
 /// Whether a daemon holds the device: it may be open once system-wide, and
-/// stays taken until the cache behind it is unbound
-/// ([`Cache::give_back_device`]).
+/// stays taken until the cache behind it is unbound or orphaned
+/// ([`Cache::release_device`]).  The cache holding it has the `DEVICE` flag.
 static DEVICE_TAKEN: AtomicBool = AtomicBool::new(false);
 
 static POLLWQ_KEY: WaitKey = WaitKey::new();
@@ -60,13 +60,15 @@ impl Cache {
         }
         let cache = Arc::pin_init(
             pin_init!(Cache {
-                flags: AtomicUsize::new(0),
+                flags: AtomicUsize::new(DEVICE),
                 pins: AtomicUsize::new(1),
                 config <- kernel::new_mutex!(Config {
                     limits: Limits::default(),
                     rootdir: None,
                     tag: None,
                     secid: None,
+                    buffered: None,
+                    recovery: None,
                 }),
                 bound <- kernel::new_spinlock!(None),
                 pollwq <- PollQueue::new(kernel::c_str!("cachefiles_rs_pollwq"), &POLLWQ_KEY),
@@ -86,10 +88,22 @@ impl Cache {
         })
     }
 
-    /// The cache is unbound and gone from the devnode: the device may be
-    /// opened again.
-    pub(super) fn give_back_device() {
-        DEVICE_TAKEN.store(false, Ordering::Release);
+    /// The cache is unbound (or orphaned) and gone from the devnode: if it
+    /// holds the device, the device may be opened again.
+    pub(super) fn release_device(&self) {
+        if self.clear(DEVICE) {
+            DEVICE_TAKEN.store(false, Ordering::Release);
+        }
+    }
+
+    /// A file that made `from` now serves `to` (an orphan it adopted): the
+    /// device stays taken, now by `to`.  `false` if `from` did not hold it.
+    pub(super) fn move_device(from: &Cache, to: &Cache) -> bool {
+        if !from.clear(DEVICE) {
+            return false;
+        }
+        to.set(DEVICE);
+        true
     }
 
     pub(super) fn test(&self, bit: usize) -> bool {

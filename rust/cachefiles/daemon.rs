@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The devnode (C's `daemon.c`): the file operations of
-//! `/dev/cachefiles` (each open is a [`Cache`]), the status `read()`,
-//! `poll()`, and the commands a daemon writes.
+//! `/dev/cachefiles` (each open is a [`Daemon`], which serves the
+//! [`Cache`] it made or, after `attach`, the orphan it adopted), the status
+//! `read()`, `poll()`, and the commands a daemon writes.
 
 use crate::cachefiles::bind::nul_terminated;
-use crate::cachefiles::internal::{Cache, Config, CULLING, DEAD, READY, STATE_CHANGED};
+use crate::cachefiles::internal::STATE_CHANGED;
+use crate::cachefiles::internal::{Cache, Config, CULLING, DEAD, READY, RECOVERABLE};
 use crate::cachefiles::ondemand;
+use crate::cachefiles::recovery;
 use crate::kernel_ext::miscdev::{File, FileOps};
 use crate::kernel_ext::poll::{PollQueue, PollTable, EPOLLIN, EPOLLOUT};
 use crate::kernel_ext::vfs;
@@ -14,53 +17,164 @@ use crate::kernel_ext::vfs::Path;
 use crate::logic::cmd;
 use crate::logic::cmd::errno::*;
 use crate::logic::cmd::{Command, Errno, Limit};
-use core::sync::atomic::Ordering;
-use kernel::prelude::{pr_err, Error, KVec, Result, GFP_KERNEL};
-use kernel::sync::Arc;
+use crate::logic::recovery as recovery_logic;
+use core::sync::atomic::{AtomicBool, Ordering};
+use kernel::init::InPlaceInit;
+use kernel::prelude::{pin_data, pin_init, pr_err, Error, KVec, Result, GFP_KERNEL};
+use kernel::sync::{Arc, SpinLock};
 use kernel::uaccess::UserSlice;
 
 fn to_error(e: Errno) -> Error {
     Error::from_errno(-e.0)
 }
 
-impl FileOps for Cache {
+/// One open of the devnode (the per-file state): the cache `open()` made,
+/// or the orphan it adopted with `attach` (cachefiles_rs only).
+///
+/// # Locking
+///
+/// `adopted` (a spinlock) protects only the slot; it is written once, by
+/// `attach` under `own.config`, and users clone the `Arc` and drop the
+/// lock at once.  `has_adopted` is set after the slot is filled, so that
+/// files that never attach (all of them without recovery) only read an
+/// atomic.
+#[pin_data]
+pub(crate) struct Daemon {
+    /// The cache `open()` made.  Kept until `release()` even after an
+    /// `attach`, as pollers may still be registered on its wait queue.
+    own: Arc<Cache>,
+    #[pin]
+    adopted: SpinLock<Option<Arc<Cache>>>,
+    has_adopted: AtomicBool,
+}
+
+impl Daemon {
+    /// Runs `f` on the cache this file serves: its own one without a
+    /// counted reference (all files without recovery), an adopted one
+    /// through a clone of the slot's `Arc` (the lock is not held by `f`).
+    fn with_serving<R>(&self, f: impl FnOnce(&Arc<Cache>) -> R) -> R {
+        if self.has_adopted.load(Ordering::Acquire) {
+            let adopted = self.adopted.lock().clone();
+            if let Some(c) = adopted {
+                return f(&c);
+            }
+        }
+        f(&self.own)
+    }
+
+    /// The cache this file serves, counted.
+    fn serving(&self) -> Arc<Cache> {
+        self.with_serving(|c| c.clone())
+    }
+
+    /// `write()`: parses and runs one command.
+    fn run_write(&self, data: &[u8]) -> Result<(), Errno> {
+        let (command, args) = cmd::parse_request(data, kernel::page::PAGE_SIZE)?;
+        if command == Command::Attach {
+            return self.attach_orphan(args);
+        }
+        self.with_serving(|c| c.write_command(command, args))
+    }
+
+    /// `attach`: this file adopts the orphaned cache of its tag (see
+    /// `recovery.rs`); in-flight requests are marked new, as `restore`
+    /// does.  The file's own cache, never bound, is dropped from service.
+    fn attach_orphan(&self, args: &[u8]) -> Result<(), Errno> {
+        let own = &self.own;
+        let config = own.config.lock();
+        let adopted = self.has_adopted.load(Ordering::Acquire);
+        if !adopted && own.test(DEAD) {
+            return Err(EIO);
+        }
+        recovery_logic::check_attach(
+            adopted,
+            own.test(READY),
+            own.ondemand(),
+            own.test(RECOVERABLE),
+        )?;
+        if !args.is_empty() {
+            return Err(EINVAL);
+        }
+        let tag = match config.tag.as_deref() {
+            Some(t) => t.strip_suffix(&[0]).unwrap_or(t),
+            None => DEFAULT_TAG,
+        };
+        let cache = match recovery::adopt(tag, config.recovery)? {
+            Ok(cache) => cache,
+            Err(dead) => {
+                drop(config);
+                dead.end();
+                return Err(ENOENT);
+            }
+        };
+        // This file now serves `cache`: its own cache stops taking
+        // commands, hands over the device slot and drops its pin (it was
+        // never bound, so that unbinds nothing).
+        own.set(DEAD);
+        Cache::move_device(own, &cache);
+        *self.adopted.lock() = Some(cache.clone());
+        self.has_adopted.store(true, Ordering::Release);
+        drop(config);
+        own.put_pin();
+        ondemand::restore(&cache);
+        own.wake_daemon();
+        Ok(())
+    }
+}
+
+/// The tag of a cache bound without `tag` (as C).
+pub(super) const DEFAULT_TAG: &[u8] = b"CacheFiles";
+
+impl FileOps for Daemon {
     fn open(_file: &File<'_>) -> Result<Arc<Self>> {
-        Cache::open().map_err(to_error)
+        let own = Cache::open().map_err(to_error)?;
+        Arc::pin_init(
+            pin_init!(Daemon {
+                own,
+                adopted <- kernel::new_spinlock!(None),
+                has_adopted: AtomicBool::new(false),
+            }),
+            GFP_KERNEL,
+        )
     }
 
     fn release(this: Arc<Self>, _file: &File<'_>) {
-        this.release();
+        // After an `attach`, the own cache is already out of service.
+        this.serving().release();
     }
 
     fn read(this: &Arc<Self>, _file: &File<'_>, buf: UserSlice, len: usize) -> Result<usize> {
         let mut writer = buf.writer();
-        this.read(len, |bytes| writer.write_slice(bytes).map_err(|_| EFAULT))
+        this.with_serving(|c| c.read(len, |bytes| writer.write_slice(bytes).map_err(|_| EFAULT)))
             .map_err(to_error)
     }
 
     fn write(this: &Arc<Self>, _file: &File<'_>, buf: UserSlice, len: usize) -> Result<usize> {
-        this.check_write(len).map_err(to_error)?;
+        this.with_serving(|c| c.check_write(len))
+            .map_err(to_error)?;
         let mut data = KVec::with_capacity(len, GFP_KERNEL).map_err(|_| to_error(ENOMEM))?;
         buf.read_all(&mut data, GFP_KERNEL)?;
-        this.write(&data).map_err(to_error)?;
+        this.run_write(&data).map_err(to_error)?;
         Ok(len)
     }
 
     fn poll(this: &Arc<Self>, file: &File<'_>, table: &PollTable<'_>) -> u32 {
-        table.register(file, this.pollwq());
-        this.poll_mask()
+        this.with_serving(|cache| {
+            table.register(file, cache.pollwq());
+            cache.poll_mask()
+        })
     }
 }
 
 impl Cache {
-    /// The devnode is being closed: the cache is dead from now on, and
-    /// every pending on-demand request fails.
+    /// The devnode file serving the cache is being closed: a recoverable
+    /// cache is orphaned (`recovery.rs`); any other dies, and every pending
+    /// on-demand request fails, as in C.
     pub(crate) fn release(self: Arc<Self>) {
-        self.set(DEAD);
-        if self.ondemand() {
-            self.flush_reqs();
+        if recovery::orphan_on_release(&self) {
+            return;
         }
-        self.put_pin();
+        self.kill();
     }
 
     /// Normal-mode `read()`: the status line.  `write` copies it out.
@@ -120,9 +234,12 @@ impl Cache {
         &self.pollwq
     }
 
-    /// `write()`: parses and runs one command.
-    pub(crate) fn write(self: &Arc<Self>, data: &[u8]) -> Result<(), Errno> {
-        let (command, args) = cmd::parse_request(data, kernel::page::PAGE_SIZE)?;
+    /// Runs one parsed command (but `attach`, which is the file's).
+    pub(crate) fn write_command(
+        self: &Arc<Self>,
+        command: Command,
+        args: &[u8],
+    ) -> Result<(), Errno> {
         let mut config = self.config.lock();
         if self.test(DEAD) {
             return Err(EIO);
@@ -215,6 +332,27 @@ impl Cache {
                 ondemand::restore(self);
                 Ok(())
             }
+            Command::Buffered => {
+                // The mode is fixed when the cache is bound: objects and
+                // their files are made with it.
+                if self.test(READY) {
+                    pr_err!("Backing I/O mode set after bind\n");
+                    return Err(EBUSY);
+                }
+                config.buffered = Some(cmd::parse_buffered(args)?);
+                Ok(())
+            }
+            Command::Recovery => {
+                recovery_logic::check_recovery(self.test(READY), self.ondemand())?;
+                let grace = recovery_logic::parse_grace(args)?;
+                if config.recovery.is_some() {
+                    return Err(EEXIST);
+                }
+                config.recovery = Some(grace);
+                Ok(())
+            }
+            // Handled by the file (`Daemon::attach_orphan`).
+            Command::Attach => Err(EOPNOTSUPP),
         }
     }
 

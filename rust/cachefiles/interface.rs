@@ -9,11 +9,12 @@ use crate::kernel_ext::fscache::{
     CacheOps, Cookie, CookieFlag, CookieLookup, CookieWithdrawal, Cres, ReadHole, Source,
     VolumeHandle, VolumeList, Want,
 };
-use crate::kernel_ext::vfs::IovIter;
+use crate::kernel_ext::trace::{self, Op};
+use crate::kernel_ext::vfs::{FileRef, IovIter};
 use crate::logic::cmd::errno::*;
 use crate::logic::cmd::Errno;
 use core::sync::atomic::Ordering;
-use kernel::prelude::vtable;
+use kernel::prelude::{pr_warn, vtable};
 use kernel::sync::{Arc, ArcBorrow};
 
 #[vtable]
@@ -113,6 +114,24 @@ impl CacheOps for Cache {
     }
 }
 
+/// Writes back what a buffered cache wrote to an object's file, before its
+/// xattr and link are committed (C writes with direct I/O and has nothing
+/// to write back).  False if the writeback failed.
+fn write_back(object: &Object, file: &FileRef) -> bool {
+    if !object.bound.buffered {
+        return true;
+    }
+    match file.sync_data() {
+        Ok(()) => true,
+        Err(e) => {
+            let ino = file.inode().ino();
+            trace::io_error(object.debug_id, ino, -e.0, Op::Write);
+            pr_warn!("Writeback of cache file (B={:x}) failed: {}\n", ino, -e.0);
+            false
+        }
+    }
+}
+
 impl Cache {
     /// Finds or creates the backing file of `cookie` (C's
     /// `cachefiles_lookup_cookie`).
@@ -151,7 +170,9 @@ impl Cache {
 
     /// Drops the cookie's object (C's `cachefiles_withdraw_cookie`): sends
     /// CLOSE and fails its requests, commits the file (xattr, link) unless
-    /// the netfs retired it, and releases the file.
+    /// the netfs retired it, and releases the file.  With buffered backing
+    /// I/O the file's data is written back first, and a file whose
+    /// writeback failed is deleted instead of committed.
     pub(crate) fn withdraw_cookie(&self, cookie: &CookieWithdrawal<'_, Cache>) {
         let Some(object) = cookie.detach() else {
             return;
@@ -163,6 +184,13 @@ impl Cache {
             let bound = object.bound.clone();
             let _as_cache = bound.cred.override_current();
             if cookie.test(CookieFlag::Retired) {
+                if !object.using_tmpfile.load(Ordering::Acquire) {
+                    self.delete_object(&bound, &object);
+                }
+            } else if !write_back(&object, &file) {
+                // What was written may be on disk neither as data nor as
+                // a hole: the file must not be served again.  A tmpfile
+                // just stays unlinked.
                 if !object.using_tmpfile.load(Ordering::Acquire) {
                     self.delete_object(&bound, &object);
                 }

@@ -27,7 +27,7 @@ use crate::kernel_ext::completion::Completion;
 use crate::kernel_ext::fscache::{CacheCookie, CacheTypes, Cookie, CookieRef, VolumeList};
 use crate::kernel_ext::poll::PollQueue;
 use crate::kernel_ext::rbmap::RbMaps;
-use crate::kernel_ext::vfs::{Cred, Dentry, FileRef, Mount, S_KERNEL_FILE};
+use crate::kernel_ext::vfs::{Cred, Dentry, FileRef, IoMode, Mount, S_KERNEL_FILE};
 use crate::logic::cmd::{Errno, Limits, Thresholds};
 use crate::logic::layout;
 use crate::logic::object_state::ObjectState;
@@ -53,6 +53,15 @@ pub(super) const STATE_CHANGED: usize = 1 << 3;
 /// `bind ondemand` was requested (`ONDEMAND_MODE`).
 pub(super) const ONDEMAND: usize = 1 << 4;
 
+/// The cache holds the devnode's exclusive-open slot: set by `open()`,
+/// given back when the last pin goes (as in C), when the cache is
+/// orphaned, or moved to the orphan a file adopts (`recovery.rs`).
+pub(super) const DEVICE: usize = 1 << 5;
+
+/// The cache was bound after `recovery`: it is listed in the recovery
+/// registry and may be orphaned (`recovery.rs`).  Never cleared.
+pub(super) const RECOVERABLE: usize = 1 << 6;
+
 /// Configuration set by commands before `bind`.
 pub(super) struct Config {
     pub(super) limits: Limits,
@@ -62,6 +71,12 @@ pub(super) struct Config {
     pub(super) tag: Option<KVec<u8>>,
     /// `secctx`: the LSM identity the cache acts with.
     pub(super) secid: Option<u32>,
+    /// `buffered [0|1]` (cachefiles_rs only): the backing I/O mode; `None`
+    /// takes the `buffered_io` module parameter at `bind`.
+    pub(super) buffered: Option<bool>,
+    /// `recovery <seconds>`: the grace period of an orphan (cachefiles_rs
+    /// only; `None`: C's behaviour, the cache dies with its devnode file).
+    pub(super) recovery: Option<u32>,
 }
 
 /// A directory of the cache, marked in use (`S_KERNEL_FILE`) so that
@@ -94,6 +109,23 @@ pub(crate) struct Bound {
     pub(crate) thresholds: Thresholds,
     /// The backing filesystem's block size (at most a page).
     pub(crate) bsize: u64,
+    /// Backing I/O of on-demand objects goes through the page cache
+    /// (`buffered`), instead of C's direct I/O; see `ondemand.rst`.
+    pub(crate) buffered: bool,
+    /// The window of READ requests in bytes, whole pages (0: C's
+    /// requests); see `logic/window.rs`.
+    pub(crate) read_window: u64,
+}
+
+impl Bound {
+    /// How on-demand objects' backing files are read and written.
+    pub(crate) fn io_mode(&self) -> IoMode {
+        if self.buffered {
+            IoMode::Buffered
+        } else {
+            IoMode::Direct
+        }
+    }
 }
 
 /// The state behind one open of the devnode (C's `cachefiles_cache`).

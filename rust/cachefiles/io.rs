@@ -3,14 +3,15 @@
 //! Reads of cached data (C's `io.c`): an operation's file, synchronous
 //! reads, the on-demand read decision and occupancy queries.
 
-use crate::cachefiles::internal::Cache;
+use crate::cachefiles::internal::{Cache, Object};
 use crate::kernel_ext::fscache::{
     CookieFlag, Cres, ReadHole, Source, Want, SREQ_COPY_TO_CACHE, SREQ_ONDEMAND,
 };
 use crate::kernel_ext::trace::{self, Op};
-use crate::kernel_ext::vfs::{IovIter, Whence};
+use crate::kernel_ext::vfs::{FileRef, IoMode, IovIter, Whence};
 use crate::logic::cmd::errno::*;
 use crate::logic::cmd::Errno;
+use crate::logic::window::{self, Span};
 use kernel::prelude::pr_err;
 
 impl Cache {
@@ -28,7 +29,9 @@ impl Cache {
         true
     }
 
-    /// Reads cached data (C's `cachefiles_read`, done synchronously).
+    /// Reads cached data (C's `cachefiles_read`, done synchronously): with
+    /// direct I/O as C, or through the backing file's page cache when the
+    /// cache is bound `buffered`.
     pub(crate) fn read_object(
         cres: &mut Cres<'_, Cache>,
         pos: i64,
@@ -63,11 +66,15 @@ impl Cache {
                 }
             }
         }
-        let obj = cres.cookie().object().map_or(0, |o| o.debug_id);
+        let object = cres.cookie().object();
+        let obj = object.as_ref().map_or(0, |o| o.debug_id);
+        let mode = object
+            .as_ref()
+            .map_or(IoMode::Direct, |o| o.bound.io_mode());
         let ino = file.inode().ino();
         trace::read(obj, ino, pos + skipped as i64, len - skipped);
         let n = file
-            .read_direct(pos + skipped as i64, iter)
+            .read_at(pos + skipped as i64, iter, mode)
             .inspect_err(|e| trace::io_error(obj, ino, -e.0, Op::Read))?;
         if cres.cookie().inval_counter() != cres.inval_counter() {
             return Err(ESTALE);
@@ -103,19 +110,21 @@ impl Cache {
         let _as_cache = object.bound.cred.override_current();
         let mut len = *len_out as i64;
         loop {
-            let hole = match file.llseek(start, Whence::Data) {
-                Err(ENXIO) => true,
+            // Whether `start` is in a hole, and where the hole ends if data
+            // follows it (`None`: at the end of the file).
+            let (hole, hole_end) = match file.llseek(start, Whence::Data) {
+                Err(ENXIO) => (true, None),
                 Err(e) => {
                     trace::io_error(object.debug_id, file.inode().ino(), -e.0, Op::Seek);
                     return Source::DownloadFromServer;
                 }
-                Ok(off) if off >= start + len => true,
+                Ok(off) if off >= start + len => (true, Some(off)),
                 Ok(off) if off > start => {
                     len = round_up(off, bsize) - start;
                     *len_out = len as usize;
-                    true
+                    (true, Some(off))
                 }
-                Ok(_) => false,
+                Ok(_) => (false, None),
             };
             if !hole {
                 let to = match file.llseek(start, Whence::Hole) {
@@ -139,7 +148,8 @@ impl Cache {
             if *flags & SREQ_ONDEMAND == 0 {
                 return Source::DownloadFromServer;
             }
-            if crate::cachefiles::ondemand::read(&object, start, len as usize).is_err() {
+            let (off, rlen) = read_span(&object, &file, start, len, hole_end);
+            if crate::cachefiles::ondemand::read(&object, off, rlen).is_err() {
                 return Source::InvalidRead;
             }
             *flags &= !SREQ_ONDEMAND;
@@ -186,6 +196,78 @@ impl Cache {
         };
         Ok((off, data_len))
     }
+}
+
+/// What a miss at `[start, start + len)` asks the daemon to fill: that
+/// range, as C does, or with a read window (`read_window_kib`) the
+/// window(s) around it, clamped to the hole it is in and to the object
+/// (`logic/window.rs`).  `hole_end` is where data follows the hole
+/// (`None`: the end of the file).  Only the READ is wider: the caller
+/// still reads `[start, start + len)`.
+fn read_span(
+    object: &Object,
+    file: &FileRef,
+    start: i64,
+    len: i64,
+    hole_end: Option<i64>,
+) -> (i64, usize) {
+    let miss = (start, len as usize);
+    let window = object.bound.read_window;
+    let Ok(w) = i64::try_from(window) else {
+        return miss;
+    };
+    if w == 0 || start < 0 || len <= 0 {
+        return miss;
+    }
+    let hole_end = hole_end.unwrap_or_else(|| file.inode().size());
+    let hole_start = hole_start(file, start - start % w, start);
+    let (Ok(off), Ok(n), Ok(lo), Ok(hole_len)) = (
+        u64::try_from(start),
+        u64::try_from(len),
+        u64::try_from(hole_start),
+        u64::try_from(hole_end - hole_start),
+    ) else {
+        return miss;
+    };
+    let span = window::widen(
+        Span { off, len: n },
+        Span {
+            off: lo,
+            len: hole_len,
+        },
+        object.cookie().object_size(),
+        window,
+        kernel::page::PAGE_SIZE as u64,
+    );
+    match (i64::try_from(span.off), usize::try_from(span.len)) {
+        (Ok(o), Ok(l)) => (o, l),
+        _ => miss,
+    }
+}
+
+/// Data extents [`hole_start`] passes over before giving up.
+const HOLE_SCAN_MAX: usize = 16;
+
+/// Where the hole that `start` is in begins, looking no further back than
+/// `from`: `from` if there is no data in `[from, start)`, else the end of
+/// the last data before `start`.  After [`HOLE_SCAN_MAX`] data extents, or
+/// on a seek error, `start` (no widening backwards).
+fn hole_start(file: &FileRef, from: i64, start: i64) -> i64 {
+    let mut pos = from;
+    for _ in 0..HOLE_SCAN_MAX {
+        if pos >= start {
+            return start;
+        }
+        match file.llseek(pos, Whence::Data) {
+            Ok(data) if data < start => match file.llseek(data, Whence::Hole) {
+                Ok(hole) if hole > pos && hole <= start => pos = hole,
+                _ => return start,
+            },
+            Ok(_) | Err(ENXIO) => return pos,
+            Err(_) => return start,
+        }
+    }
+    start
 }
 
 /// Rounds `v` (non-negative) up to a multiple of `to` (positive).

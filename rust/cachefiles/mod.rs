@@ -29,9 +29,11 @@
 //!    and marking their files in use; [`io`]: reads (`io.c`);
 //! 9. [`lookup`]: an object's backing file (`namei.c`, second half);
 //! 10. [`interface`]: the fscache operations (`interface.c`);
-//! 11. [`bind`]: `bind`, registering with fscache through those operations
+//! 11. [`recovery`]: recovery without a keeper (cachefiles_rs only): the
+//!     registry of recoverable caches, orphaning, `attach`, expiry;
+//! 12. [`bind`]: `bind`, registering with fscache through those operations
 //!     (`cachefiles_daemon_bind`, `cachefiles_add_cache`);
-//! 12. [`daemon`]: the devnode's file operations and commands (`daemon.c`).
+//! 13. [`daemon`]: the devnode's file operations and commands (`daemon.c`).
 
 pub(crate) mod bind;
 pub(crate) mod cache;
@@ -43,6 +45,7 @@ pub(crate) mod lookup;
 pub(crate) mod namei;
 pub(crate) mod object;
 pub(crate) mod ondemand;
+pub(crate) mod recovery;
 pub(crate) mod unbind;
 pub(crate) mod volume;
 pub(crate) mod xattr;

@@ -6,9 +6,11 @@
 //!
 //! The devnode file holds one pin, each anonymous fd another (see
 //! `cache.rs`); whichever goes last, the devnode's `release()` or an
-//! anonymous fd's, unbinds the cache here.
+//! anonymous fd's, unbinds the cache here.  An orphaned recoverable cache
+//! keeps its devnode file's pin until it is attached again (the new file
+//! takes it over) or expires (`recovery.rs`).
 
-use crate::cachefiles::internal::{Cache, READY};
+use crate::cachefiles::internal::{Cache, DEAD, READY};
 use crate::logic::cmd::errno::*;
 use core::sync::atomic::Ordering;
 use kernel::prelude::pr_info;
@@ -23,8 +25,19 @@ impl Cache {
     pub(crate) fn put_pin(&self) {
         if self.pins.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.unbind();
-            Cache::give_back_device();
+            self.release_device();
         }
+    }
+
+    /// Ends the cache as C's devnode `release()` does: dead from now on,
+    /// every pending on-demand request fails (`EIO`), and the devnode's
+    /// pin goes (the last pin unbinds).
+    pub(crate) fn kill(&self) {
+        self.set(DEAD);
+        if self.ondemand() {
+            self.flush_reqs();
+        }
+        self.put_pin();
     }
 
     /// Takes the cache out of service (C's `cachefiles_daemon_unbind`).

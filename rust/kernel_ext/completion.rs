@@ -102,6 +102,13 @@ impl Drop for OwnedQueue {
     }
 }
 
+/// The module's workqueue as a raw pointer (for `super::delayed`), while
+/// the module is loaded.
+pub(crate) fn raw_queue() -> Option<*mut bindings::workqueue_struct> {
+    let p = QUEUE.load(Ordering::Acquire);
+    (!p.is_null()).then_some(p)
+}
+
 /// The module's workqueue, while the module is loaded.
 pub(crate) fn queue() -> Option<&'static Queue> {
     let p = QUEUE.load(Ordering::Acquire);

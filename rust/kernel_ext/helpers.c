@@ -36,6 +36,23 @@ struct workqueue_struct *cfrs_alloc_workqueue(void)
 	return alloc_workqueue("cachefiles_rs", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
 }
 
+void cfrs_init_delayed_work(struct delayed_work *dw,
+			    void (*fn)(struct work_struct *work))
+{
+	INIT_DELAYED_WORK(dw, fn);
+}
+
+struct delayed_work *cfrs_to_delayed_work(struct work_struct *work)
+{
+	return to_delayed_work(work);
+}
+
+bool cfrs_mod_delayed_work(struct workqueue_struct *wq, struct delayed_work *dw,
+			   unsigned long delay)
+{
+	return mod_delayed_work(wq, dw, delay);
+}
+
 void cfrs_cond_resched(void)
 {
 	cond_resched();

@@ -8,6 +8,8 @@
 //! * [`anonfd`]: anonymous-inode files handed to user space;
 //! * [`poll`], [`completion`]: wait queues, killable completions, the
 //!   module's workqueue;
+//! * [`delayed`], [`global`], [`module_ref`]: a delayed call on that
+//!   workqueue, module-wide objects, references that pin the module;
 //! * [`vfs`]: paths, dentries, inodes, mounts, files, credentials;
 //! * [`fscache`]: the cache-backend side of fscache and netfs;
 //! * [`param`]: the module parameters (declared in C);
@@ -20,9 +22,12 @@
 pub(crate) mod anonfd;
 pub(crate) mod bindings;
 pub(crate) mod completion;
+pub(crate) mod delayed;
 pub(crate) mod errno;
 pub(crate) mod fscache;
+pub(crate) mod global;
 pub(crate) mod miscdev;
+pub(crate) mod module_ref;
 pub(crate) mod param;
 pub(crate) mod poll;
 pub(crate) mod rbmap;

@@ -3,7 +3,15 @@
 #ifndef CFRS_PARAM_H
 #define CFRS_PARAM_H
 
+#include <linux/types.h>
+
 /* The "debug" module parameter. */
 extern unsigned int cfrs_debug;
+
+/* The "buffered_io" module parameter. */
+extern bool cfrs_buffered_io;
+
+/* The "read_window_kib" module parameter. */
+extern unsigned int cfrs_read_window_kib;
 
 #endif /* CFRS_PARAM_H */

@@ -4,7 +4,7 @@
 //! because the 6.12 `module!` macro cannot declare any.
 
 use crate::kernel_ext::bindings;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 /// The `debug` parameter (`/sys/module/cachefiles_rs/parameters/debug`).
 fn debug() -> &'static AtomicU32 {
@@ -24,4 +24,29 @@ fn debug() -> &'static AtomicU32 {
 /// the way to observe the backend; see `Documentation/tracing.rst`.
 pub(crate) fn set_debug_mask(mask: u64) {
     debug().store(mask as u32, Ordering::Relaxed);
+}
+
+/// The `buffered_io` parameter
+/// (`/sys/module/cachefiles_rs/parameters/buffered_io`): whether a cache
+/// bound now uses buffered backing I/O when its daemon did not say (the
+/// `buffered` command).  Read once per `bind`; changing it affects only
+/// caches bound afterwards.
+pub(crate) fn buffered_io_default() -> bool {
+    // The parameter code reads and writes it as one `bool` (one byte) with
+    // plain loads and stores; a relaxed atomic load sees either value.
+    // SAFETY: A static `bool` of the module, aliasable by an atomic of the
+    // same size and alignment, valid for the module's lifetime.
+    let p = unsafe { AtomicBool::from_ptr(core::ptr::addr_of_mut!(bindings::cfrs_buffered_io)) };
+    p.load(Ordering::Relaxed)
+}
+
+/// The `read_window_kib` parameter
+/// (`/sys/module/cachefiles_rs/parameters/read_window_kib`): the window of
+/// wider READ requests, in KiB, for caches bound now (0: C's requests).
+/// Read once per `bind`.
+pub(crate) fn read_window_kib() -> u32 {
+    // SAFETY: A static `unsigned int` of the module, read and written by
+    // the parameter code as one 32-bit value, aliasable by an atomic.
+    let p = unsafe { AtomicU32::from_ptr(core::ptr::addr_of_mut!(bindings::cfrs_read_window_kib)) };
+    p.load(Ordering::Relaxed)
 }

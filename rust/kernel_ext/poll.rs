@@ -53,8 +53,10 @@ impl PollTable<'_> {
 ///
 /// `wq` is initialised.  Pollers registered through [`PollTable::register`]
 /// are always removed before the queue is freed: the only files polling a
-/// queue are devnode files whose state owns the queue, and the VFS removes
-/// their epoll entries and finishes `poll`/`select` before `release`.
+/// queue are devnode files whose state holds a reference to the queue's
+/// owner until `release` (the cache it made and the one it adopted), and
+/// the VFS removes their epoll entries and finishes `poll`/`select` before
+/// `release`.
 #[pin_data]
 pub(crate) struct PollQueue {
     #[pin]

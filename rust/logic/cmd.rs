@@ -45,9 +45,21 @@ pub(crate) enum Command {
     Copen,
     /// `restore`: re-send every in-flight on-demand request.
     Restore,
+    /// `buffered [0|1]`: backing I/O through the page cache (cachefiles_rs
+    /// only; C answers `EOPNOTSUPP`, so daemons can probe).
+    Buffered,
+    /// `recovery <seconds>` (cachefiles_rs only): the cache bound next
+    /// survives the close of its last devnode fd for that long (see
+    /// `super::recovery`).
+    Recovery,
+    /// `attach` (cachefiles_rs only): adopt the orphaned cache of the tag
+    /// given with `tag` (see `super::recovery`).
+    Attach,
 }
 
-const COMMANDS: [(&[u8], Command); 15] = [
+/// The commands; the last three are cachefiles_rs's own (C answers them
+/// `EOPNOTSUPP`, as any unknown command, so a daemon can probe for them).
+const COMMANDS: [(&[u8], Command); 18] = [
     (b"bind", Command::Bind),
     (b"brun", Command::Brun),
     (b"bcull", Command::Bcull),
@@ -63,6 +75,9 @@ const COMMANDS: [(&[u8], Command); 15] = [
     (b"tag", Command::Tag),
     (b"copen", Command::Copen),
     (b"restore", Command::Restore),
+    (b"buffered", Command::Buffered),
+    (b"recovery", Command::Recovery),
+    (b"attach", Command::Attach),
 ];
 
 /// The kernel's `isspace()`: `\t \n \v \f \r`, space and 0xa0.
@@ -204,6 +219,16 @@ pub(crate) fn parse_debug(args: &[u8]) -> Result<u64, Errno> {
         return Err(EINVAL);
     }
     Ok(value)
+}
+
+/// Parses the argument of `buffered`: nothing or `1` (buffered backing
+/// I/O), `0` (direct, C's mode); anything else is `EINVAL`.
+pub(crate) fn parse_buffered(args: &[u8]) -> Result<bool, Errno> {
+    match args {
+        b"" | b"1" => Ok(true),
+        b"0" => Ok(false),
+        _ => Err(EINVAL),
+    }
 }
 
 /// Which culling limit a command sets.

@@ -8,13 +8,18 @@
 //! * [`cmd`]: the devnode's command parser and status line;
 //! * [`layout`]: the cache directory's names and xattrs;
 //! * [`object_state`]: an object's on-demand state machine;
-//! * [`reqtable`]: the on-demand request table and its id allocators.
+//! * [`reqtable`]: the on-demand request table and its id allocators;
+//! * [`window`]: the range of a wider READ request (`read_window_kib`).
+//! * [`recovery`]: recovery without a keeper (`recovery`, `attach`, the
+//!   registry of orphaned caches).
 
 pub(crate) mod cmd;
 pub(crate) mod errno;
 pub(crate) mod layout;
 pub(crate) mod object_state;
+pub(crate) mod recovery;
 pub(crate) mod reqtable;
+pub(crate) mod window;
 
 /// The errno numbers [`errno`] is built from: the kernel's own constants.
 use crate::kernel_ext::errno as sys;

@@ -92,7 +92,12 @@ impl AnonFdOps for Object {
         let ino = file.inode().ino();
         trace::ondemand_fd_write(this.debug_id, ino, pos, len);
         trace::write(this.debug_id, ino, pos, len);
-        let ret = this.cache.writing(blocks, || file.write_direct(pos, iter));
+        // Direct (C) or buffered: the same checks above, so the daemon sees
+        // one ABI (see "Buffered backing I/O" in ondemand.rst).
+        let mode = this.bound.io_mode();
+        let ret = this
+            .cache
+            .writing(blocks, || file.write_at(pos, iter, mode));
         if let Err(e) = ret {
             trace::io_error(this.debug_id, ino, -e.0, Op::Write);
         }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Open files of the backing filesystem and synchronous direct I/O on them.
+//! Open files of the backing filesystem and synchronous I/O on them.
 //!
 //! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h)
 
@@ -9,6 +9,18 @@ use crate::kernel_ext::bindings;
 use crate::logic::errno::{Errno, ENOENT};
 use core::ptr::NonNull;
 use kernel::prelude::*;
+
+/// How [`FileRef::read_at`] and [`FileRef::write_at`] move data.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IoMode {
+    /// Direct I/O (`IOCB_DIRECT`), bypassing the page cache: buffers,
+    /// offsets and lengths must suit the filesystem's DIO alignment.
+    Direct,
+    /// Through the page cache (no `IOCB_DIRECT`; the file's `O_DIRECT`
+    /// is ignored by the filesystems' `read_iter`/`write_iter`, which look
+    /// at the kiocb).
+    Buffered,
+}
 
 /// Where [`FileRef::llseek`] looks from.
 #[derive(Clone, Copy)]
@@ -184,13 +196,17 @@ impl FileRef {
         self.dentry().get_xattr(name, buf)
     }
 
-    /// Synchronous direct I/O at `pos` through `iter`; returns the bytes
-    /// moved or a negative errno (as `vfs_iocb_iter_read/write` do).
-    fn direct_io(&self, pos: i64, iter: &mut IovIter, write: bool) -> isize {
+    /// Synchronous I/O at `pos` through `iter`, direct or through the page
+    /// cache; returns the bytes moved or a negative errno (as
+    /// `vfs_iocb_iter_read/write` do).
+    fn sync_io(&self, pos: i64, iter: &mut IovIter, write: bool, mode: IoMode) -> isize {
+        let direct = mode == IoMode::Direct;
         let mut iocb = core::mem::MaybeUninit::<bindings::kiocb>::uninit();
         // SAFETY: The helper initialises every field of `iocb`: a
         // synchronous kiocb (no completion callback) on this open file.
-        unsafe { bindings::cfrs_init_dio_kiocb(iocb.as_mut_ptr(), self.as_ptr(), pos, write) };
+        unsafe {
+            bindings::cfrs_init_sync_kiocb(iocb.as_mut_ptr(), self.as_ptr(), pos, write, direct)
+        };
         // Cache I/O must not recurse into filesystem reclaim.
         // SAFETY: Paired with the restore below on this task.
         let nofs = unsafe { bindings::cfrs_memalloc_nofs_save() };
@@ -208,16 +224,34 @@ impl FileRef {
         ret
     }
 
-    /// Reads at `pos` into `iter` with synchronous direct I/O; returns the
-    /// bytes read.
-    pub(crate) fn read_direct(&self, pos: i64, iter: &mut IovIter) -> Result<usize, Errno> {
-        io_result(self.direct_io(pos, iter, false))
+    /// Reads at `pos` into `iter`, synchronously; returns the bytes read.
+    pub(crate) fn read_at(
+        &self,
+        pos: i64,
+        iter: &mut IovIter,
+        mode: IoMode,
+    ) -> Result<usize, Errno> {
+        io_result(self.sync_io(pos, iter, false, mode))
     }
 
-    /// Writes `iter` at `pos` with synchronous direct I/O; returns the
-    /// bytes written.
-    pub(crate) fn write_direct(&self, pos: i64, iter: &mut IovIter) -> Result<usize, Errno> {
-        io_result(self.direct_io(pos, iter, true))
+    /// Writes `iter` at `pos`, synchronously; returns the bytes written
+    /// (with [`IoMode::Buffered`], copied into the page cache: written
+    /// back later, or by [`FileRef::sync_data`]).
+    pub(crate) fn write_at(
+        &self,
+        pos: i64,
+        iter: &mut IovIter,
+        mode: IoMode,
+    ) -> Result<usize, Errno> {
+        io_result(self.sync_io(pos, iter, true, mode))
+    }
+
+    /// Writes the file's dirty data back and waits for it, with the
+    /// metadata needed to read it (`vfs_fsync(file, 1)`, fdatasync).  The
+    /// error is any writeback error since the file was opened.  May sleep.
+    pub(crate) fn sync_data(&self) -> Result<(), Errno> {
+        // SAFETY: The file is open.
+        check(unsafe { bindings::vfs_fsync(self.as_ptr(), 1) })
     }
 }
 

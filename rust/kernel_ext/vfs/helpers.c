@@ -111,14 +111,19 @@ struct file *cfrs_get_file(struct file *f)
 	return get_file(f);
 }
 
-/* A synchronous direct-I/O kiocb, as cachefiles sets up its own. */
-void cfrs_init_dio_kiocb(struct kiocb *iocb, struct file *file, loff_t pos,
-			 bool write)
+/*
+ * A synchronous kiocb, as cachefiles sets up its own: direct I/O, or
+ * buffered (through the page cache) when !direct.  The backing file is
+ * open with O_DIRECT either way; filesystems choose the path by the
+ * kiocb's IOCB_DIRECT.
+ */
+void cfrs_init_sync_kiocb(struct kiocb *iocb, struct file *file, loff_t pos,
+			  bool write, bool direct)
 {
 	memset(iocb, 0, sizeof(*iocb));
 	iocb->ki_filp = file;
 	iocb->ki_pos = pos;
-	iocb->ki_flags = IOCB_DIRECT | (write ? IOCB_WRITE : 0);
+	iocb->ki_flags = (direct ? IOCB_DIRECT : 0) | (write ? IOCB_WRITE : 0);
 	iocb->ki_ioprio = get_current_ioprio();
 }
 

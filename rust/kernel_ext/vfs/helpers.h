@@ -41,8 +41,8 @@ int cfrs_security_path_rename(const struct path *old_dir,
 			      const struct path *new_dir,
 			      struct dentry *new_dentry);
 struct file *cfrs_get_file(struct file *f);
-void cfrs_init_dio_kiocb(struct kiocb *iocb, struct file *file, loff_t pos,
-			 bool write);
+void cfrs_init_sync_kiocb(struct kiocb *iocb, struct file *file, loff_t pos,
+			  bool write, bool direct);
 size_t cfrs_iov_iter_count(const struct iov_iter *i);
 unsigned int cfrs_memalloc_nofs_save(void);
 void cfrs_memalloc_nofs_restore(unsigned int flags);

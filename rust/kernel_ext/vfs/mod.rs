@@ -23,7 +23,7 @@ mod rename;
 pub(crate) use cred::Cred;
 pub(crate) use dentry::Dentry;
 pub(crate) use dir::DirGuard;
-pub(crate) use file::{FileRef, Whence};
+pub(crate) use file::{FileRef, IoMode, Whence};
 pub(crate) use inode::{Inode, InodeGuard, S_KERNEL_FILE};
 pub(crate) use iov::IovIter;
 pub(crate) use mount::Mount;

@@ -2,16 +2,19 @@
 
 use std::path::PathBuf;
 
+use crate::bind::Buffered;
 use crate::fault::Fault;
 use crate::log::Level;
 
 /// Usage text.
 pub const USAGE: &str = "\
-usage: cachefiles-ondemandd [serve] --cache-dir DIR --blobs DIR [options]
+usage: cachefiles-ondemandd [serve] --cache-dir DIR --blobs DIR [--buffered[=MODE]]
+                            [options]
        cachefiles-ondemandd [serve] --fd N --blobs DIR [options]
        cachefiles-ondemandd [serve] --fd-from SOCKET --blobs DIR [options]
        cachefiles-ondemandd supervise --socket PATH --cache-dir DIR
-                            [--tag TAG] [--devnode PATH] [--restart-delay MS]
+                            [--tag TAG] [--devnode PATH] [--buffered[=MODE]]
+                            [--restart-delay MS]
                             [--restart-delay-max MS] [--child-pidfile FILE]
                             [--log-level LEVEL]
                             -- --blobs DIR [serve options]
@@ -21,6 +24,17 @@ Serves cachefiles on-demand requests (EROFS over fscache) from the files of
 
   --cache-dir DIR     cache directory (`dir DIR`, then `bind ondemand`)
   --tag TAG           cache tag (`tag TAG`)
+  --buffered[=MODE]   before `bind`, ask for buffered (page-cache) backing
+                      I/O with `buffered 1` (cachefiles_rs only; C answers
+                      EOPNOTSUPP).  MODE: require (default: EOPNOTSUPP
+                      stops the daemon), try (EOPNOTSUPP: warn, go on with
+                      direct I/O), off (`buffered 0`: direct I/O even if
+                      the module parameter buffered_io is set)
+  --recovery SECONDS  cachefiles_rs: on start, `attach` to the orphaned cache
+                      of TAG if a daemon died without a keeper; else bind with
+                      `recovery SECONDS` (1-3600): the cache then survives
+                      this daemon's death that long, waiting for the next
+                      daemon to attach
   --devnode PATH      control device (default /dev/cachefiles)
   --fd N              the devnode is already open as fd N (inherited):
                       send `restore` instead of dir/tag/bind
@@ -60,6 +74,10 @@ pub enum Startup {
         cache_dir: PathBuf,
         /// Optional tag.
         tag: Option<String>,
+        /// `--buffered[=MODE]`.
+        buffered: Option<Buffered>,
+        /// `--recovery SECONDS`: attach to an orphan, or bind recoverable.
+        recovery: Option<u32>,
     },
     /// Adopt an inherited devnode fd and `restore`.
     Restore {
@@ -84,6 +102,8 @@ pub struct SuperviseOptions {
     pub cache_dir: PathBuf,
     /// Optional tag.
     pub tag: Option<String>,
+    /// `--buffered[=MODE]`.
+    pub buffered: Option<Buffered>,
     /// First restart delay (ms).
     pub restart_delay_ms: u64,
     /// Maximum restart delay (ms).
@@ -145,6 +165,7 @@ fn parse_supervise(args: Vec<String>) -> Result<Parsed, String> {
     let mut tag = None;
     let mut devnode = None;
     let mut child_pidfile = None;
+    let mut buffered = None;
     let mut delay = 100;
     let mut delay_max = 5000;
     let mut level = Level::Info;
@@ -169,6 +190,7 @@ fn parse_supervise(args: Vec<String>) -> Result<Parsed, String> {
             "--tag" => tag = Some(value()?),
             "--devnode" => devnode = Some(PathBuf::from(value()?)),
             "--child-pidfile" => child_pidfile = Some(PathBuf::from(value()?)),
+            "--buffered" => buffered = Some(Buffered::parse(inline.as_deref())?),
             "--restart-delay" => delay = ms(value()?)?,
             "--restart-delay-max" => delay_max = ms(value()?)?,
             "--log-level" => {
@@ -194,6 +216,7 @@ fn parse_supervise(args: Vec<String>) -> Result<Parsed, String> {
         devnode: devnode.unwrap_or_else(|| PathBuf::from("/dev/cachefiles")),
         cache_dir: cache_dir.ok_or("supervise: --cache-dir is required")?,
         tag,
+        buffered,
         restart_delay_ms: delay,
         restart_delay_max_ms: delay_max.max(delay),
         log_level: level,
@@ -223,6 +246,8 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
     let mut devnode = None;
     let mut fd = None;
     let mut stats = None;
+    let mut buffered = None;
+    let mut recovery = None;
     let mut level = Level::Info;
     while let Some(arg) = it.next() {
         if arg == "-h" || arg == "--help" {
@@ -242,6 +267,8 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
             "--devnode" => devnode = Some(PathBuf::from(value()?)),
             "--stats" => stats = Some(PathBuf::from(value()?)),
             "--fd-from" => fd_from = Some(PathBuf::from(value()?)),
+            "--buffered" => buffered = Some(Buffered::parse(inline.as_deref())?),
+            "--recovery" => recovery = Some(crate::recovery::parse_secs(&value()?)?),
             "--read-delay" => {
                 let v = value()?;
                 read_delay_ms = v
@@ -271,10 +298,16 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
     let startup = match (fd, fd_from) {
         (Some(_), Some(_)) => return Err("--fd and --fd-from exclude each other".into()),
         (Some(_), None) | (None, Some(_))
-            if cache_dir.is_some() || tag.is_some() || devnode.is_some() =>
+            if cache_dir.is_some()
+                || tag.is_some()
+                || devnode.is_some()
+                || buffered.is_some()
+                || recovery.is_some() =>
         {
             return Err(
-                "--fd/--fd-from cannot be combined with --cache-dir, --tag or --devnode".into(),
+                "--fd/--fd-from cannot be combined with --cache-dir, --tag, --devnode, \
+                 --buffered or --recovery (the cache is already bound)"
+                    .into(),
             );
         }
         (Some(fd), None) => Startup::Restore { fd },
@@ -286,6 +319,8 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
                 devnode: devnode.unwrap_or_else(|| PathBuf::from("/dev/cachefiles")),
                 cache_dir,
                 tag,
+                buffered,
+                recovery,
             }
         }
     };
@@ -316,6 +351,13 @@ mod tests {
         parse(args.iter().map(|s| s.to_string()))
     }
 
+    /// `supervise --socket /s --cache-dir /c` followed by `tail`.
+    fn sup(tail: &[&str]) -> Result<Parsed, String> {
+        let mut v = vec!["supervise", "--socket", "/s", "--cache-dir", "/c"];
+        v.extend_from_slice(tail);
+        p(&v)
+    }
+
     #[test]
     fn bind_mode() {
         let r = p(&[
@@ -335,7 +377,9 @@ mod tests {
                 startup: Startup::Bind {
                     devnode: "/dev/cachefiles".into(),
                     cache_dir: "/c".into(),
-                    tag: Some("t1".into())
+                    tag: Some("t1".into()),
+                    buffered: None,
+                    recovery: None,
                 },
                 blobs: "/b".into(),
                 stats: Some("/s".into()),
@@ -397,6 +441,7 @@ mod tests {
                 devnode: "/dev/cachefiles".into(),
                 cache_dir: "/c".into(),
                 tag: Some("t".into()),
+                buffered: None,
                 restart_delay_ms: 20,
                 restart_delay_max_ms: 5000,
                 log_level: Level::Info,
@@ -440,6 +485,68 @@ mod tests {
             "/b"
         ])
         .is_err());
+    }
+
+    #[test]
+    fn buffered_option() {
+        let mode = |args: &[&str]| match p(args) {
+            Ok(Parsed::Run(Options {
+                startup: Startup::Bind { buffered, .. },
+                ..
+            })) => Ok(buffered),
+            Ok(other) => Err(format!("{other:?}")),
+            Err(e) => Err(e),
+        };
+        let base = ["--cache-dir", "/c", "--blobs", "/b"];
+        let with = |extra: &str| {
+            let mut v = base.to_vec();
+            v.push(extra);
+            mode(&v)
+        };
+        assert_eq!(mode(&base), Ok(None));
+        // A flag: it does not take the next argument as its value.
+        assert_eq!(
+            mode(&["--buffered", "--cache-dir", "/c", "--blobs", "/b"]),
+            Ok(Some(Buffered::Require))
+        );
+        assert_eq!(with("--buffered=require"), Ok(Some(Buffered::Require)));
+        assert_eq!(with("--buffered=try"), Ok(Some(Buffered::Try)));
+        assert_eq!(with("--buffered=off"), Ok(Some(Buffered::Off)));
+        assert!(with("--buffered=yes").is_err());
+        // Only a fresh bind can choose the mode.
+        assert!(p(&["--fd", "3", "--blobs", "/b", "--buffered"]).is_err());
+        assert!(p(&["--fd-from", "/s", "--blobs", "/b", "--buffered=try"]).is_err());
+        match sup(&["--buffered=try", "--", "--blobs", "/b"]) {
+            Ok(Parsed::Supervise(o)) => assert_eq!(o.buffered, Some(Buffered::Try)),
+            other => panic!("{other:?}"),
+        }
+        // Not in the child's arguments: the supervisor binds.
+        assert!(sup(&["--", "--blobs", "/b", "--buffered"]).is_err());
+    }
+
+    #[test]
+    fn recovery_option() {
+        match p(&["--cache-dir", "/c", "--blobs", "/b", "--recovery", "60"]) {
+            Ok(Parsed::Run(o)) => assert_eq!(
+                o.startup,
+                Startup::Bind {
+                    devnode: "/dev/cachefiles".into(),
+                    cache_dir: "/c".into(),
+                    tag: None,
+                    buffered: None,
+                    recovery: Some(60),
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
+        for bad in ["0", "3601", "x", "-5"] {
+            assert!(p(&["--cache-dir", "/c", "--blobs", "/b", "--recovery", bad]).is_err());
+        }
+        // Recovery is chosen when binding: not with an inherited fd.
+        assert!(p(&["--fd", "3", "--blobs", "/b", "--recovery", "60"]).is_err());
+        assert!(p(&["--fd-from", "/s", "--blobs", "/b", "--recovery", "60"]).is_err());
+        // Nor through the supervisor, which binds.
+        assert!(sup(&["--", "--blobs", "/b", "--recovery", "5"]).is_err());
     }
 
     #[test]

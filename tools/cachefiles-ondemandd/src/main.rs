@@ -8,6 +8,7 @@
 //! CLOSE → close the anonymous fd.
 
 mod align;
+mod bind;
 mod blobs;
 mod cli;
 mod devnode;
@@ -17,6 +18,7 @@ mod fdpass;
 mod log;
 mod objects;
 mod protocol;
+mod recovery;
 mod sdnotify;
 mod server;
 mod stats;
@@ -32,9 +34,12 @@ const FD_FROM_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Whether the devnode was freshly bound (true) or adopted (false).
 fn startup(startup: &Startup) -> Result<(Devnode, bool), String> {
-    if let Startup::Bind { .. } = startup {
+    if let Startup::Bind { buffered, .. } = startup {
         // Restarted by systemd with the devnode in its fd store?
         if let Some(fd) = sdnotify::take_stored_fd() {
+            if buffered.is_some() {
+                info!("--buffered ignored: the stored devnode is bound already");
+            }
             let dev = Devnode::from_owned(fd);
             dev.command("restore")
                 .map_err(|e| format!("'restore' failed: {}", describe(&e)))?;
@@ -50,22 +55,23 @@ fn startup(startup: &Startup) -> Result<(Devnode, bool), String> {
             devnode,
             cache_dir,
             tag,
+            recovery,
+            buffered,
         } => {
             let dev = Devnode::open(devnode)
                 .map_err(|e| format!("cannot open {}: {}", devnode.display(), describe(&e)))?;
             let dir = cache_dir.to_str().ok_or_else(|| {
                 format!("cache directory {} is not valid UTF-8", cache_dir.display())
             })?;
-            let mut cmds = vec![format!("dir {dir}")];
-            if let Some(t) = tag {
-                cmds.push(format!("tag {t}"));
+            match recovery::start(&dev, dir, tag.as_deref(), *recovery, *buffered)? {
+                recovery::Started::Attached => {}
+                recovery::Started::Bound { recoverable: true } => info!(
+                    "the cache survives this daemon for up to {} s (recovery)",
+                    recovery.unwrap_or(0)
+                ),
+                recovery::Started::Bound { recoverable: false } => {}
             }
-            cmds.push("bind ondemand".to_string());
-            for cmd in &cmds {
-                dev.command(cmd)
-                    .map_err(|e| format!("'{cmd}' failed: {}", describe(&e)))?;
-                info!("sent '{cmd}'");
-            }
+            // An attached devnode is a new fd too: systemd may store it.
             Ok((dev, true))
         }
         Startup::Restore { fd } => {

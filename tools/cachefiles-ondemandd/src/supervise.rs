@@ -39,22 +39,13 @@ fn read_signals(sfd: &OwnedFd) -> Option<u32> {
 fn bind(opts: &SuperviseOptions) -> Result<Devnode, String> {
     let dev = Devnode::open(&opts.devnode)
         .map_err(|e| format!("cannot open {}: {}", opts.devnode.display(), describe(&e)))?;
-    let dir = opts.cache_dir.to_str().ok_or_else(|| {
-        format!(
-            "cache directory {} is not valid UTF-8",
-            opts.cache_dir.display()
-        )
-    })?;
-    let mut cmds = vec![format!("dir {dir}")];
-    if let Some(t) = &opts.tag {
-        cmds.push(format!("tag {t}"));
-    }
-    cmds.push("bind ondemand".to_string());
-    for cmd in &cmds {
-        dev.command(cmd)
-            .map_err(|e| format!("'{cmd}' failed: {}", describe(&e)))?;
-        info!("supervisor: sent '{cmd}'");
-    }
+    crate::bind::bind(
+        &dev,
+        &opts.cache_dir,
+        opts.tag.as_deref(),
+        opts.buffered,
+        "supervisor: ",
+    )?;
     Ok(dev)
 }
 

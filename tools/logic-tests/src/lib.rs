@@ -48,8 +48,16 @@ pub mod object_state;
 #[path = "../../../rust/logic/reqtable.rs"]
 pub mod reqtable;
 
+#[path = "../../../rust/logic/recovery.rs"]
+pub mod recovery;
+#[path = "../../../rust/logic/window.rs"]
+pub mod window;
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod window_tests;
 
 #[cfg(test)]
 mod layout_tests;
@@ -62,3 +70,6 @@ mod reqtable_tests;
 
 #[cfg(test)]
 mod reqtable_queue_tests;
+
+#[cfg(test)]
+mod recovery_tests;

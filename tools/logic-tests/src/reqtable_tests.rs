@@ -193,6 +193,20 @@ pub(super) fn add_op(t: &mut Table, obj: usize, op: Op, tag: u32) -> u32 {
     id
 }
 
+/// The tags `select` asks about when it refuses every request (so it
+/// selects nothing), in the order asked.
+pub(super) fn asked_when_refused(t: &mut Table) -> Vec<u32> {
+    let mut asked = Vec::new();
+    assert_eq!(
+        t.select(|r| {
+            asked.push(r.tag);
+            false
+        }),
+        None
+    );
+    asked
+}
+
 /// What the daemon's `read()` does: select with every request deliverable,
 /// then mark it read.
 pub(super) fn read_one(t: &mut Table) -> Option<u32> {
@@ -430,14 +444,7 @@ fn select_asks_about_new_requests_in_round_robin_order_once() {
     t.mark_read(5);
     // Refuse everything: each new request is asked about exactly once,
     // from the cursor to the end, then from 0 up to the cursor.
-    let mut asked = Vec::new();
-    assert_eq!(
-        t.select(|r| {
-            asked.push(r.tag);
-            false
-        }),
-        None
-    );
+    let mut asked = asked_when_refused(&mut t);
     assert_eq!(asked, [6, 7, 0, 2, 3, 4]);
     // Refuse B's (C: READs of a re-opening object are skipped): the
     // search stops at the first accepted one.

@@ -292,3 +292,17 @@ fn copen_size_outcomes_match_c() {
         }
     );
 }
+
+#[test]
+fn buffered_command_and_its_argument() {
+    // Only cachefiles_rs knows the word; C answers EOPNOTSUPP (unknown).
+    assert_eq!(parse(b"buffered"), Ok((Command::Buffered, &b""[..])));
+    assert_eq!(parse(b"buffered 0\n"), Ok((Command::Buffered, &b"0"[..])));
+    assert_eq!(parse(b"bufferedx"), Err(EOPNOTSUPP));
+    assert_eq!(parse_buffered(b""), Ok(true));
+    assert_eq!(parse_buffered(b"1"), Ok(true));
+    assert_eq!(parse_buffered(b"0"), Ok(false));
+    for bad in [&b"2"[..], b"01", b"yes", b"1 ", b"0x1", b"-1", b"on"] {
+        assert_eq!(parse_buffered(bad), Err(EINVAL), "{bad:?}");
+    }
+}

@@ -61,15 +61,6 @@ keep_logs() {
 }
 od_cleanup_hook keep_logs
 
-make_round_tree() { # make_round_tree DIR RANDOM_KIB: 4 random files + small ones (+ a big one)
-	local d=$1 i
-	mkdir -p "$d/a/b"
-	for i in 1 2 3 4; do head -c $(($2 * 256)) /dev/urandom > "$d/r$i.bin"; done
-	[ "$big_mib" = 0 ] || head -c $((big_mib << 20)) /dev/urandom > "$d/big.bin"
-	for i in $(seq 1 10); do echo "small file $i $RANDOM" > "$d/a/f$i.txt"; done
-	head -c 4097 /dev/urandom > "$d/a/b/page-plus-one"
-}
-
 # The running daemon child of the supervisor, if any, from the
 # supervisor's --child-pidfile; only shell builtins (every exec costs
 # 100+ ms on the TCG debug kernel, which would stretch the kill cadence).
@@ -91,12 +82,21 @@ wait_new_child() { # wait_new_child OLD_PID
 	return 1
 }
 
-# sleep as a builtin: read with a timeout from a pipe nobody writes to.
-exec {sleep_fd}<> <(:)
-bsleep() { read -r -t "$1" -u "$sleep_fd"; }
-
-rand_sleep() { # sleep a random 10-200 ms
-	bsleep "0.$(printf %03d $((10 + RANDOM % 191)))"
+# For kill_rounds: SIGKILL the supervisor's child, wait for the next one.
+kill_child() {
+	local t1 killed=0
+	child_of
+	child=$CHILD
+	[ -n "$child" ] || return 1
+	kill -KILL "$child" && killed=1
+	t1=$(date +%s%N)
+	if ! wait_new_child "$child"; then
+		no_new_child=$((no_new_child + 1))
+		echo "# no new child after killing $child"
+		return 2
+	fi
+	restart_ms="$restart_ms $((($(date +%s%N) - t1) / 1000000))"
+	[ $killed = 1 ]
 }
 
 od_require root daemon mkfs pgrep devnode
@@ -123,62 +123,9 @@ check supervisor.binds_cache grep -q cfrs-failover /proc/fs/fscache/caches
 check supervisor.child_gets_fd_and_restores grep -q "received the devnode fd from .* and sent 'restore'" "$slog"
 
 # --- rounds: read fresh images while killing the child -----------------------------
-restart_ms=
-kills=0 rounds=0 bad_reads=0 bad_sums=0 no_new_child=0 mount_fail=0 round_kills=
+restart_ms="" no_new_child=0
 start=$(date +%s)
-while [ $kills -lt "$kills_target" ] && [ $rounds -lt "$max_rounds" ]; do
-	rounds=$((rounds + 1))
-	src=$work/src$rounds mnt=$work/mnt$rounds
-	make_round_tree "$src" "$kib"
-	mkfs.erofs --quiet "$blobs/img$rounds" "$src" > /dev/null || { tap fail "round$rounds.mkfs"; break; }
-	manifest "$src" > "$work/want$rounds"
-	if ! mount_erofs "$mnt" "fsid=img$rounds"; then
-		mount_fail=$((mount_fail + 1))
-		echo "# round $rounds: mount failed: $(cat "$work/mount.err")"
-		continue
-	fi
-	(manifest "$mnt" > "$work/got$rounds" 2> "$work/err$rounds"; echo $? > "$work/rc$rounds") &
-	reader=$!
-	od_track "$reader"
-	t0=$(date +%s%N)
-	k=0
-	while kill -0 "$reader" 2>/dev/null && [ $kills -lt "$kills_target" ]; do
-		rand_sleep
-		kill -0 "$reader" 2>/dev/null || break
-		child_of
-		child=$CHILD
-		[ -n "$child" ] || continue
-		kill -KILL "$child" && kills=$((kills + 1)) k=$((k + 1))
-		t1=$(date +%s%N)
-		if ! wait_new_child "$child"; then
-			no_new_child=$((no_new_child + 1))
-			echo "# no new child after killing $child"
-			break
-		fi
-		restart_ms="$restart_ms $((($(date +%s%N) - t1) / 1000000))"
-	done
-	# The reader must finish on its own (nothing may hang).
-	for _ in $(seq 1 1200); do kill -0 "$reader" 2>/dev/null || break; sleep 0.1; done
-	if kill -0 "$reader" 2>/dev/null; then
-		echo "# round $rounds: reader still running after 120 s"
-		kill "$reader"
-	fi
-	wait "$reader" 2>/dev/null
-	reader=
-	echo "# round $rounds: $k kills while reading, reader took $((($(date +%s%N) - t0) / 1000000)) ms"
-	if [ "$(cat "$work/rc$rounds" 2>/dev/null)" != 0 ] || [ -s "$work/err$rounds" ]; then
-		bad_reads=$((bad_reads + 1))
-		echo "# round $rounds: read errors: $(head -5 "$work/err$rounds")"
-	fi
-	if ! diff -q "$work/want$rounds" "$work/got$rounds" > /dev/null; then
-		bad_sums=$((bad_sums + 1))
-		diff "$work/want$rounds" "$work/got$rounds" | head -5 | sed 's/^/# /'
-	fi
-	round_kills="$round_kills $k"
-	umount "$mnt" || echo "# round $rounds: umount failed"
-	# The VM's /tmp lives in memory: drop what this round no longer needs.
-	rm -rf "$src" "$blobs/img$rounds"
-done
+kill_rounds img "$kib" kill_child
 echo "# $kills kills in $rounds rounds ($(($(date +%s) - start)) s); kills per round:$round_kills"
 echo "# ms from each SIGKILL to the new child:$restart_ms"
 check failover.kill_target_reached test "$kills" -ge "$kills_target"
@@ -210,16 +157,7 @@ fi
 grep " ERROR " "$slog" | head -10 | sed 's/^/# /'
 
 # --- the mount still works at the end ------------------------------------------------
-rounds=$((rounds + 1))
-src=$work/src$rounds mnt=$work/mnt$rounds
-big_mib=0
-make_round_tree "$src" 64
-mkfs.erofs --quiet "$blobs/img$rounds" "$src" > /dev/null
-if mount_erofs "$mnt" "fsid=img$rounds" && diff <(manifest "$src") <(manifest "$mnt") > "$work/diff"; then
-	tap ok failover.final_mount_and_read
-else
-	tap fail failover.final_mount_and_read "$(cat "$work/mount.err" "$work/diff" | head -10)"
-fi
+fresh_image_read failover.final_mount_and_read img
 mountpoint -q "$mnt" && umount "$mnt"
 check failover.final_umount test $? = 0
 
@@ -378,14 +316,7 @@ wait "$pid" 2>/dev/null
 echo "# daemon dead, no keeper:"
 check_read_fails nokeeper.uncached_read_fails_without_hang "$mnt/r2.bin"
 if command -v python3 > /dev/null; then
-	errno=$(python3 -c '
-import os, sys, errno
-try:
-    fd = os.open(sys.argv[1], os.O_RDONLY)
-    os.read(fd, 65536)
-    print("0")
-except OSError as e:
-    print(errno.errorcode.get(e.errno, e.errno))' "$mnt/r3.bin")
+	errno=$(read_errno "$mnt/r3.bin")
 	echo "# read(2) of another uncached file: $errno"
 	case $errno in
 	EIO | ENOBUFS) tap ok nokeeper.errno_eio_or_enobufs ;;

@@ -22,6 +22,13 @@
 # the end.  With --module c|rs, vm-run's module is unloaded first; for rs
 # the module must have been built for the kernel booted (`make modules`,
 # or any vm-run with --module rs, which builds it).
+#
+# CFRS_INTERCHANGE_BUFFERED=1: every cachefiles_rs pass binds with
+# buffered backing I/O (daemon --buffered; see Documentation/ondemand.rst),
+# so `rs c` checks that a cache directory written through the page cache
+# is, after a clean unbind, served by C with zero READs.
+# CFRS_READ_WINDOW_KIB=N: cachefiles_rs passes load the module with
+# read_window_kib=N (wider READs while writing the cache).
 
 . "$(dirname "$0")/lib.sh"
 od_init interchange
@@ -29,7 +36,8 @@ mod_a=${1:-} mod_b=${2:-}
 [ -n "$mod_a" ] || read -r mod_a mod_b <<< "${CFRS_INTERCHANGE:-c c}"
 mod_b=${mod_b:-$mod_a}
 od_require root daemon mkfs
-echo "# interchange: cache directory written by '$mod_a', read by '$mod_b'"
+buffered=${CFRS_INTERCHANGE_BUFFERED:-0}
+echo "# interchange: cache directory written by '$mod_a', read by '$mod_b'$([ "$buffered" = 1 ] && echo ", cachefiles_rs buffered")"
 
 ko_of() { # ko_of c|rs
 	case $1 in
@@ -80,15 +88,21 @@ check setup.no_backend_loaded test ! -e /dev/cachefiles
 # one_pass LABEL MODULE: load MODULE, bind, mount and read both images, stop,
 # unload.  Leaves the READ count of the pass in $pass_reads.
 one_pass() {
-	local label=$1 mod=$2 ko name m1=$work/mnt-$1-1 m2=$work/mnt-$1-2
+	local label=$1 mod=$2 ko name m1=$work/mnt-$1-1 m2=$work/mnt-$1-2 extra=()
 	ko=$(ko_of "$mod") name=$(name_of "$mod")
+	[ "$buffered" = 1 ] && [ "$mod" = rs ] && extra=(--buffered)
 	section "$label: $name"
-	if insmod "$ko" 2> "$work/insmod.err"; then tap ok "$label.insmod_$name"; else tap fail "$label.insmod_$name" "$(cat "$work/insmod.err")"; fi
+	local params=()
+	[ "$mod" = rs ] && [ -n "${CFRS_READ_WINDOW_KIB:-}" ] && params=("read_window_kib=$CFRS_READ_WINDOW_KIB")
+	if insmod "$ko" "${params[@]}" 2> "$work/insmod.err"; then tap ok "$label.insmod_$name"; else tap fail "$label.insmod_$name" "$(cat "$work/insmod.err")"; fi
 	check "$label.devnode_present" test -c /dev/cachefiles
 	if daemon_start "$stats" "$work/daemon-$label.log" --cache-dir "$cache" --blobs "$blobs" \
-		--tag cfrs-xchg --log-level debug; then
+		--tag cfrs-xchg --log-level debug "${extra[@]}"; then
 		tap ok "$label.daemon_binds"
 		pid=$DAEMON_PID
+		if [ ${#extra[@]} -gt 0 ]; then
+			check "$label.bound_buffered" grep -q "sent 'buffered 1'" "$work/daemon-$label.log"
+		fi
 	else
 		tap fail "$label.daemon_binds" "$(head -20 "$work/daemon-$label.log")"
 		pass_reads=-1

@@ -5,7 +5,9 @@
 # not run.
 #
 #   . "$(dirname "$0")/lib.sh"
-#   od_init NAME          work dir /tmp/cfrs-NAME.XXXXXX, EXIT trap, TAP header
+#   od_init NAME          work dir /tmp/cfrs-NAME.XXXXXX, EXIT trap, TAP header,
+#                         cachefiles_rs's opt-in modes from the environment
+#                         (od_modes: CFRS_BUFFERED=1, CFRS_READ_WINDOW_KIB=N)
 #   od_require ...        "1..0 # SKIP" and exit unless the prerequisites hold
 #   tap / check / check_eq / section / tap_done / import_results
 #   od_track PID          killed (SIGKILL) and reaped at exit, before the umounts
@@ -16,6 +18,9 @@
 #   check_read_fails NAME FILE  ok iff reading FILE fails, and without hanging
 #   devnode_free [SECONDS]      /dev/cachefiles can be opened (nobody holds it)
 #   daemon_start / daemon_stop / wait_gone / wait_ready
+#   bsleep / rand_sleep / make_round_tree / kill_rounds / fresh_image_read
+#                         (daemon-kill rounds)
+#   read_errno FILE       errno name of one read(2) of FILE, or 0
 #
 # Everything runs as root inside the test VM (scripts/vm-run); cold
 # on-demand reads run at ~1-2 MB/s on the TCG debug kernel, so keep data
@@ -107,10 +112,36 @@ od_cleanup() {
 	[ -z "$work" ] || rm -rf "$work"
 }
 
-od_init() { # od_init NAME: work dir, EXIT trap, TAP header
+od_init() { # od_init NAME: work dir, EXIT trap, TAP header, od_modes
 	work=$(mktemp -d "/tmp/cfrs-$1.XXXXXX")
 	trap od_cleanup EXIT
 	echo "TAP version 13"
+	od_modes
+}
+
+# od_modes: cachefiles_rs's opt-in modes for a whole suite, from the
+# environment (nothing happens on C, which has no such parameters; the
+# case names stay the same):
+#   CFRS_BUFFERED=1         parameter buffered_io=1: every cache bound
+#                           meanwhile uses buffered backing I/O
+#   CFRS_READ_WINDOW_KIB=N  parameter read_window_kib=N (wider READs)
+# Each parameter gets its old value back at exit.
+od_param_dir=/sys/module/cachefiles_rs/parameters
+od_param_saved=()
+od_restore_params() {
+	local p
+	for p in "${od_param_saved[@]}"; do echo "${p#*=}" > "$od_param_dir/${p%%=*}"; done
+}
+od_set_param() { # od_set_param NAME VALUE
+	[ -w "$od_param_dir/$1" ] || return 0
+	od_param_saved+=("$1=$(cat "$od_param_dir/$1")")
+	echo "$2" > "$od_param_dir/$1"
+	echo "# $1=$(cat "$od_param_dir/$1")"
+}
+od_modes() {
+	[ "${CFRS_BUFFERED:-0}" = 1 ] && od_set_param buffered_io 1
+	[ -n "${CFRS_READ_WINDOW_KIB:-}" ] && od_set_param read_window_kib "$CFRS_READ_WINDOW_KIB"
+	od_cleanup_late od_restore_params
 }
 
 # od_require root|daemon|mkfs|devnode|proto|pgrep|python3 ...: skip the whole
@@ -229,6 +260,18 @@ same_tree() {
 	fi
 }
 
+# read_errno FILE: the errno name of one read(2) of FILE ("0" if it worked).
+read_errno() {
+	python3 -c '
+import os, sys, errno
+try:
+    fd = os.open(sys.argv[1], os.O_RDONLY)
+    os.read(fd, 65536)
+    print("0")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, e.errno))' "$1" 2>&1
+}
+
 # Reads every file of DIR after dropping the page cache, so that the data
 # comes through cachefiles again.
 read_all() {
@@ -271,4 +314,101 @@ make_layout_tree() {
 	printf 'n%.0s' $(seq 1 200) > "$d/$(printf 'L%.0s' $(seq 1 200))"
 	ln "$d/sizes/r4097" "$d/hardlink-r4097"
 	ln -s deep/1/2/3/4/5/6/7/8/leaf "$d/leaf-link"
+}
+
+# --- rounds of fresh images read while the daemon is killed -------------------------
+# (failover_test.sh, recovery_test.sh)
+
+# sleep as a builtin: read with a timeout from a pipe nobody writes to
+# (every exec costs 100+ ms on the TCG debug kernel, which would stretch
+# the kill cadence).
+bsleep() {
+	[ -n "${sleep_fd:-}" ] || exec {sleep_fd}<> <(:)
+	read -r -t "$1" -u "$sleep_fd"
+}
+rand_sleep() { # sleep a random 10-200 ms
+	bsleep "0.$(printf %03d $((10 + RANDOM % 191)))"
+}
+
+make_round_tree() { # make_round_tree DIR RANDOM_KIB: 4 random files + small ones (+ $big_mib MiB)
+	local d=$1 i
+	mkdir -p "$d/a/b"
+	for i in 1 2 3 4; do head -c $(($2 * 256)) /dev/urandom > "$d/r$i.bin"; done
+	[ "${big_mib:-0}" = 0 ] || head -c $((big_mib << 20)) /dev/urandom > "$d/big.bin"
+	for i in $(seq 1 10); do echo "small file $i $RANDOM" > "$d/a/f$i.txt"; done
+	head -c 4097 /dev/urandom > "$d/a/b/page-plus-one"
+}
+
+# kill_rounds PREFIX KIB KILL: rounds of a fresh image (blob $blobs/PREFIX<n>,
+# make_round_tree with KIB) mounted and read (sha256 of every file) while,
+# every 10-200 ms, the function KILL kills the daemon and waits for the next
+# one; it returns 0 (killed, next daemon running), 1 (nothing killed now) or
+# 2 (killed, no next daemon: the round stops killing).  Until $kills_target
+# kills or $max_rounds rounds.  Sets kills, rounds, bad_reads, bad_sums,
+# mount_fail and round_kills (kills per round).
+kill_rounds() {
+	local prefix=$1 kib=$2 kill_fn=$3 src mnt reader t0 k rc
+	kills=0 rounds=0 bad_reads=0 bad_sums=0 mount_fail=0 round_kills=
+	while [ $kills -lt "$kills_target" ] && [ $rounds -lt "$max_rounds" ]; do
+		rounds=$((rounds + 1))
+		src=$work/src$rounds mnt=$work/mnt$rounds
+		make_round_tree "$src" "$kib"
+		mkfs.erofs --quiet "$blobs/$prefix$rounds" "$src" > /dev/null || { tap fail "round$rounds.mkfs"; break; }
+		manifest "$src" > "$work/want$rounds"
+		if ! mount_erofs "$mnt" "fsid=$prefix$rounds"; then
+			mount_fail=$((mount_fail + 1))
+			echo "# round $rounds: mount failed: $(cat "$work/mount.err")"
+			continue
+		fi
+		(manifest "$mnt" > "$work/got$rounds" 2> "$work/err$rounds"; echo $? > "$work/rc$rounds") &
+		reader=$!
+		od_track "$reader"
+		t0=$(date +%s%N)
+		k=0
+		while kill -0 "$reader" 2>/dev/null && [ $kills -lt "$kills_target" ]; do
+			rand_sleep
+			kill -0 "$reader" 2>/dev/null || break
+			"$kill_fn"
+			rc=$?
+			[ $rc = 1 ] && continue
+			kills=$((kills + 1)) k=$((k + 1))
+			[ $rc = 0 ] || break
+		done
+		# The reader must finish on its own (nothing may hang).
+		for _ in $(seq 1 1200); do kill -0 "$reader" 2>/dev/null || break; sleep 0.1; done
+		if kill -0 "$reader" 2>/dev/null; then
+			echo "# round $rounds: reader still running after 120 s"
+			kill "$reader"
+		fi
+		wait "$reader" 2>/dev/null
+		echo "# round $rounds: $k kills while reading, reader took $((($(date +%s%N) - t0) / 1000000)) ms"
+		if [ "$(cat "$work/rc$rounds" 2>/dev/null)" != 0 ] || [ -s "$work/err$rounds" ]; then
+			bad_reads=$((bad_reads + 1))
+			echo "# round $rounds: read errors: $(head -5 "$work/err$rounds")"
+		fi
+		if ! diff -q "$work/want$rounds" "$work/got$rounds" > /dev/null; then
+			bad_sums=$((bad_sums + 1))
+			diff "$work/want$rounds" "$work/got$rounds" | head -5 | sed 's/^/# /'
+		fi
+		round_kills="$round_kills $k"
+		umount "$mnt" || echo "# round $rounds: umount failed"
+		# The VM's /tmp lives in memory: drop what this round no longer needs.
+		rm -rf "$src" "${blobs:?}/$prefix$rounds"
+	done
+}
+
+# fresh_image_read NAME PREFIX: one more round's image (no big file),
+# mounted and compared whole with its source: one TAP line NAME.  Leaves
+# it mounted at $mnt (round $rounds).
+fresh_image_read() {
+	rounds=$((rounds + 1))
+	src=$work/src$rounds mnt=$work/mnt$rounds
+	big_mib=0
+	make_round_tree "$src" 64
+	mkfs.erofs --quiet "$blobs/$2$rounds" "$src" > /dev/null
+	if mount_erofs "$mnt" "fsid=$2$rounds" && diff <(manifest "$src") <(manifest "$mnt") > "$work/diff"; then
+		tap ok "$1"
+	else
+		tap fail "$1" "$(cat "$work/mount.err" "$work/diff" | head -10)"
+	fi
 }

@@ -17,12 +17,24 @@
  *   ondemand_proto devclose CACHEDIR BLOBDIR MNTDIR BLOB SRCDIR CACHED UNCACHED TAG
  *       the devnode closed while an anon fd stays open: reads, umount,
  *       then the anon fd closed (cache withdrawn, devnode free again).
+ *   ondemand_proto cmds DEVNODE CMD...
+ *       writes each CMD to a fresh open of DEVNODE; prints the errno name
+ *       (or 0) of each, one a line.
+ *   ondemand_proto seek FILE OFFSET data|hole
+ *       lseek(SEEK_DATA|SEEK_HOLE) of FILE from OFFSET; prints the result.
  *   ondemand_proto failover CACHEDIR BLOBDIR MNTDIR PREFIX SRCDIR
  *       daemon crashes replayed step by step (anon fds lost, devnode kept,
  *       `restore`): with nothing pending, twice, a READ in flight, a READ
  *       queued, during OPEN, an OPEN re-read while its fd lives, a
  *       READ_COMPLETE guessed for a READ never read.  Blobs
  *       PREFIX-a .. PREFIX-c: one image of SRCDIR holding r1.bin .. r4.bin.
+ *   ondemand_proto recovery CACHEDIR BLOBDIR MNTDIR PREFIX SRCDIR
+ *       recovery without a keeper (cachefiles_rs; CFRS_MODULE=c expects C):
+ *       the new commands' errno values, a cache orphaned by the death of
+ *       its daemon during OPEN, with a READ in flight, with a READ queued,
+ *       adopted by `attach`; a wrong tag, two racing attaches, expiry (the
+ *       blocked reader then fails with EIO), two orphans.  Blobs PREFIX-b ..
+ *       PREFIX-e: one image of SRCDIR holding r1.bin .. r4.bin.
  *
  * Output: "ok NAME", "not ok NAME # why" and "# comment" lines, which the
  * calling script numbers into TAP.  Exit status 0 iff every check passed.
@@ -476,6 +488,25 @@ static int cache_listed(const char *tag)
 		/* CACHE    REF   VOLS  OBJS  ACCES S NAME */
 		if (sscanf(line, "%*s %*s %*s %*s %*s %*s %127s", name) == 1 &&
 		    strcmp(name, tag) == 0)
+			found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+/* Whether /proc/fs/fscache/caches lists a cache named TAG in state A
+ * (active): a withdrawn cache stays listed while volumes refer to it. */
+static int cache_active(const char *tag)
+{
+	char line[256], name[128], state;
+	FILE *f = fopen("/proc/fs/fscache/caches", "r");
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%*s %*s %*s %*s %*s %c %127s", &state, name) == 2 &&
+		    state == 'A' && strcmp(name, tag) == 0)
 			found = 1;
 	}
 	fclose(f);
@@ -980,6 +1011,26 @@ static struct obj *reopen_after_crash(const char *label, const char *cookie,
 	return ob;
 }
 
+/*
+ * The arguments CACHEDIR BLOBDIR MNTDIR PREFIX SRCDIR of the subcommand
+ * WHAT (failover, recovery): 0, or 2 after a usage message.  Sets blobdir.
+ */
+static int dirs_args(int argc, char **argv, const char *what, const char **cachedir,
+		     const char **mntdir, const char **prefix, const char **srcdir)
+{
+	if (argc != 5) {
+		fprintf(stderr, "usage: ondemand_proto %s CACHEDIR BLOBDIR MNTDIR PREFIX SRCDIR\n",
+			what);
+		return 2;
+	}
+	*cachedir = argv[0];
+	blobdir = argv[1];
+	*mntdir = argv[2];
+	*prefix = argv[3];
+	*srcdir = argv[4];
+	return 0;
+}
+
 static int failover(int argc, char **argv)
 {
 	const char *cachedir, *mntdir, *prefix, *srcdir;
@@ -993,15 +1044,8 @@ static int failover(int argc, char **argv)
 	int len, code = 0, fl;
 	pid_t pa, pb, pc, r;
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: ondemand_proto failover CACHEDIR BLOBDIR MNTDIR PREFIX SRCDIR\n");
+	if (dirs_args(argc, argv, "failover", &cachedir, &mntdir, &prefix, &srcdir))
 		return 2;
-	}
-	cachedir = argv[0];
-	blobdir = argv[1];
-	mntdir = argv[2];
-	prefix = argv[3];
-	srcdir = argv[4];
 	if (bind_cache(cachedir, "cfrs-failover-proto") < 0) {
 		result("failover.bind", 0, "cannot bind");
 		return 1;
@@ -1192,6 +1236,532 @@ static int failover(int argc, char **argv)
 	return failures ? 1 : 0;
 }
 
+/*
+ * cmds DEVNODE CMD...: opens DEVNODE, writes each CMD with one write() and
+ * prints the outcome of each ("0" or the errno name), one a line; closes
+ * the devnode at the end (which unbinds a cache bound meanwhile).
+ * Exit status 0 unless the devnode cannot be opened.
+ */
+static int cmds(int argc, char **argv)
+{
+	int fd, i;
+
+	if (argc < 1) {
+		fprintf(stderr, "usage: ondemand_proto cmds DEVNODE CMD...\n");
+		return 2;
+	}
+	fd = open(argv[0], O_RDWR);
+	if (fd < 0) {
+		printf("open %s\n", ename(errno));
+		return 1;
+	}
+	for (i = 1; i < argc; i++) {
+		ssize_t n = write(fd, argv[i], strlen(argv[i]));
+
+		printf("%s\n", ename(n < 0 ? errno : 0));
+	}
+	close(fd);
+	return 0;
+}
+
+/*
+ * seek FILE OFFSET data|hole: prints lseek(SEEK_DATA or SEEK_HOLE) of FILE
+ * from OFFSET (a number, or the errno name).
+ */
+static int seek(int argc, char **argv)
+{
+	int fd, whence;
+	off_t r;
+
+	if (argc != 3 || (strcmp(argv[2], "data") && strcmp(argv[2], "hole"))) {
+		fprintf(stderr, "usage: ondemand_proto seek FILE OFFSET data|hole\n");
+		return 2;
+	}
+	whence = strcmp(argv[2], "data") ? SEEK_HOLE : SEEK_DATA;
+	fd = open(argv[0], O_RDONLY);
+	if (fd < 0) {
+		printf("open %s\n", ename(errno));
+		return 1;
+	}
+	r = lseek(fd, strtoll(argv[1], NULL, 0), whence);
+	if (r < 0)
+		printf("%s\n", ename(errno));
+	else
+		printf("%lld\n", (long long)r);
+	close(fd);
+	return 0;
+}
+
+/* --- recovery without a keeper (cachefiles_rs only) ---------------------------------- */
+
+/*
+ * The "daemon" is this process and its "crash" is the loss of all its
+ * fds, the devnode included: nobody keeps the cache (no supervisor, no fd
+ * store).  On cachefiles_rs a cache bound after `recovery <s>` is then
+ * orphaned and a new opener adopts it with `tag` + `attach`; on C (the
+ * oracle, CFRS_MODULE=c) `recovery` and `attach` are unknown commands
+ * (EOPNOTSUPP) and the cache dies with its devnode as always.  Every case
+ * has the same name on both modules and asserts each module's behaviour.
+ */
+static int is_rs = 1;
+
+/* result() with a condition per module. */
+static void want(const char *name, int ok_rs, int ok_c, const char *fmt, ...)
+{
+	char why[512] = "";
+	va_list ap;
+
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(why, sizeof(why), fmt, ap);
+		va_end(ap);
+	}
+	result(name, is_rs ? ok_rs : ok_c, "%s", why);
+}
+
+/* expect() with a wanted errno per module. */
+static void expect2(const char *name, int want_rs, int want_c, int got)
+{
+	expect(name, is_rs ? want_rs : want_c, got);
+}
+
+/* Opens the devnode as `dev`, retrying for up to 10 s while it is busy
+ * (C frees it only once the dead cache is unbound).  0 or the errno. */
+static int dev_open_wait(void)
+{
+	for (int i = 0; i < 1000; i++) {
+		dev = open("/dev/cachefiles", O_RDWR);
+		if (dev >= 0)
+			return 0;
+		if (errno != EBUSY)
+			return errno;
+		usleep(10000);
+	}
+	return EBUSY;
+}
+
+/* The daemon dies: its anon fds and its devnode fd are closed. */
+static void crash(void)
+{
+	close_all_objs();
+	if (dev >= 0)
+		close(dev);
+	dev = -1;
+}
+
+/* Binds a cache at CACHEDIR tagged TAG, recoverable for GRACE s on rs
+ * (on C, `recovery` is refused and the cache binds as usual). */
+static int rbind(const char *label, const char *cachedir, const char *tag, int grace)
+{
+	char name[128];
+	int e;
+
+	e = dev_open_wait();
+	if (!e)
+		e = cmd("dir %s", cachedir);
+	if (!e)
+		e = cmd("tag %s", tag);
+	if (e) {
+		snprintf(name, sizeof(name), "%s.bind", label);
+		result(name, 0, "open/dir/tag: %s", ename(e));
+		return -1;
+	}
+	e = cmd("recovery %d", grace);
+	if (e != (is_rs ? 0 : EOPNOTSUPP))
+		comment("%s: 'recovery %d': %s", label, grace, ename(e));
+	e = cmd("bind ondemand");
+	if (e) {
+		snprintf(name, sizeof(name), "%s.bind", label);
+		result(name, 0, "bind ondemand: %s", ename(e));
+		return -1;
+	}
+	return 0;
+}
+
+/* A new daemon: opens the devnode, writes `tag TAG` (and `recovery GRACE`
+ * if GRACE > 0), then `attach`; returns attach's errno.  On failure the
+ * devnode stays open (the caller closes it). */
+static int reattach(const char *tag, int grace)
+{
+	int e = dev_open_wait();
+
+	if (e)
+		return e;
+	if (tag) {
+		e = cmd("tag %s", tag);
+		if (e)
+			return e;
+	}
+	if (grace > 0)
+		cmd("recovery %d", grace);
+	return cmd("attach");
+}
+
+/* Waits up to MS for the cache TAG to be no longer active; 1 if so. */
+static int gone_within(const char *tag, int ms)
+{
+	for (int i = 0; i < ms / 50; i++) {
+		if (!cache_active(tag))
+			return 1;
+		usleep(50000);
+	}
+	return !cache_active(tag);
+}
+
+/* Mounts PREFIX-X at MNTDIR/X, serving it; returns mount's errno. */
+static int mount_served(const char *mntdir, const char *prefix, char x)
+{
+	char mnt[PATH_MAX], opts[300];
+
+	snprintf(mnt, sizeof(mnt), "%s/%c", mntdir, x);
+	snprintf(opts, sizeof(opts), "fsid=%s-%c", prefix, x);
+	return run_child(spawn_mount(mnt, opts), 1, 60000);
+}
+
+/* Waits (up to MS) for child PID, not serving; its exit code or TIMEOUT. */
+static int child_code(pid_t pid, int ms)
+{
+	return run_child(pid, 0, ms);
+}
+
+static int failed_eio_or_enobufs(int code)
+{
+	return code == EIO || code == ENOBUFS;
+}
+
+/*
+ * Crash with reader R (on MNTDIR/X) waiting for a READ, then a new daemon.
+ * rs: the cache stays listed, R waits; attach; the object (its fd gone)
+ * is re-opened, the READ comes again (same msg id READ_ID if the crashed
+ * daemon had read it, else any), R gets the right bytes.  C: R fails with
+ * EIO/ENOBUFS, attach is EOPNOTSUPP.
+ */
+static void crash_with_reader(const char *label, const char *tag, pid_t r, uint32_t read_id)
+{
+	char buf[CACHEFILES_MSG_MAX_SIZE], name[128];
+	struct cachefiles_msg *m = (void *)buf;
+	struct obj *ob;
+	int code = 0, len, e, listed, waits, ok;
+
+	crash();
+	usleep(300000);
+	listed = cache_active(tag);
+	waits = running(r, &code);
+	if (!is_rs && waits)
+		code = child_code(r, 60000);
+	snprintf(name, sizeof(name), "%s.after_daemon_death", label);
+	want(name, listed && waits, !listed && failed_eio_or_enobufs(code),
+	     "cache %s active, reader %s (%s)", listed ? "still" : "not",
+	     waits ? "waited" : "exited", ename(code));
+	e = reattach(tag, 0);
+	snprintf(name, sizeof(name), "%s.attach", label);
+	expect2(name, 0, EOPNOTSUPP, e);
+	if (!is_rs || e) {
+		if (is_rs) {
+			kill(r, SIGKILL);
+			waitpid(r, NULL, 0);
+		}
+		crash();
+		snprintf(name, sizeof(name), "%s.reopen_then_read_resent", label);
+		result(name, !is_rs, "attach: %s", ename(e));
+		snprintf(name, sizeof(name), "%s.reader_gets_right_bytes", label);
+		result(name, !is_rs, "attach: %s", ename(e));
+		return;
+	}
+	/* The new daemon: OPEN of the re-opened object, then the READ. */
+	len = next_msg(buf, 20000);
+	ok = len > 0 && m->opcode == CACHEFILES_OP_OPEN;
+	ob = ok ? take_open(m, len) : NULL;
+	ok = ob && !cmd("copen %u,%llu", m->msg_id, (unsigned long long)ob->size);
+	len = ok ? next_msg(buf, 20000) : 0;
+	ok = ok && len > 0 && m->opcode == CACHEFILES_OP_READ &&
+	     (read_id == UINT32_MAX || m->msg_id == read_id) && m->object_id == ob->id;
+	snprintf(name, sizeof(name), "%s.reopen_then_read_resent", label);
+	result(name, ok, "read %d opcode %u msg %u (want %d) object %u", len,
+	       len > 0 ? m->opcode : 0, len > 0 ? m->msg_id : 0, (int)read_id,
+	       len > 0 ? m->object_id : 0);
+	if (len > 0 && m->opcode == CACHEFILES_OP_READ)
+		serve(m, len);
+	code = run_child(r, 1, 60000);
+	snprintf(name, sizeof(name), "%s.reader_gets_right_bytes", label);
+	expect(name, 0, code);
+}
+
+static int recovery(int argc, char **argv)
+{
+	const char *cachedir, *mntdir, *prefix, *srcdir, *tag = "cfrs-recovery-proto";
+	char buf[CACHEFILES_MSG_MAX_SIZE], path[PATH_MAX];
+	struct cachefiles_msg *m = (void *)buf;
+	struct cachefiles_open *op = (void *)m->data;
+	const char *mod = getenv("CFRS_MODULE");
+	int e, e1, e2, len, code, listed, st1, st2;
+	long long t0;
+	uint32_t msg;
+	pid_t pid, r, k1, k2;
+	int go[2];
+
+	if (dirs_args(argc, argv, "recovery", &cachedir, &mntdir, &prefix, &srcdir))
+		return 2;
+	is_rs = !(mod && !strcmp(mod, "c"));
+	comment("expecting the behaviour of %s", is_rs ? "cachefiles_rs" : "C cachefiles");
+
+	/* 1. The new commands on an unbound devnode: C knows neither. */
+	if (dev_open_wait()) {
+		result("probe.open", 0, "open: %s", ename(errno));
+		return 1;
+	}
+	expect2("probe.recovery_accepted", 0, EOPNOTSUPP, cmd("recovery 5"));
+	expect2("probe.recovery_twice_eexist", EEXIST, EOPNOTSUPP, cmd("recovery 6"));
+	expect2("probe.attach_without_orphan_enoent", ENOENT, EOPNOTSUPP, cmd("attach"));
+	expect2("probe.attach_with_argument_einval", EINVAL, EOPNOTSUPP, cmd("attach x"));
+	crash();
+	dev_open_wait();
+	e1 = cmd("recovery 0");
+	e2 = cmd("recovery 3601");
+	e = cmd("recovery 1x");
+	want("probe.recovery_out_of_range_einval", e1 == EINVAL && e2 == EINVAL && e == EINVAL,
+	     e1 == EOPNOTSUPP && e2 == EOPNOTSUPP && e == EOPNOTSUPP, "0: %s, 3601: %s, 1x: %s",
+	     ename(e1), ename(e2), ename(e));
+	crash();
+
+	/* 2. Normal mode: a cache bound without `ondemand` cannot recover. */
+	dev_open_wait();
+	cmd("dir %s", cachedir);
+	cmd("recovery 5");
+	e = cmd("bind");
+	expect2("normal.bind_with_recovery_eopnotsupp", EOPNOTSUPP, 0, e);
+	crash();
+	dev_open_wait();
+	cmd("dir %s", cachedir);
+	e = cmd("bind");
+	expect("normal.bind", 0, e);
+	expect("normal.attach_eopnotsupp", EOPNOTSUPP, cmd("attach"));
+	expect("normal.recovery_eopnotsupp", EOPNOTSUPP, cmd("recovery 5"));
+	crash();
+
+	/* An on-demand cache bound without `recovery` cannot recover either;
+	 * opting in after bind is too late. */
+	dev_open_wait();
+	cmd("dir %s", cachedir);
+	cmd("tag cfrs-recovery-plain");
+	expect("plain.bind", 0, cmd("bind ondemand"));
+	expect("plain.attach_eopnotsupp", EOPNOTSUPP, cmd("attach"));
+	expect2("plain.recovery_after_bind_ebusy", EBUSY, EOPNOTSUPP, cmd("recovery 5"));
+	crash();
+
+	/* 3. A recoverable cache, bound: both commands are refused. */
+	if (rbind("bound", cachedir, tag, 30) < 0)
+		return 1;
+	expect2("bound.recovery_after_bind_ebusy", EBUSY, EOPNOTSUPP, cmd("recovery 5"));
+	expect2("bound.attach_after_bind_ebusy", EBUSY, EOPNOTSUPP, cmd("attach"));
+	listed = cache_active(tag);
+	result("bound.cache_active", listed, "not active");
+
+	/*
+	 * 4. Death during OPEN: mount B's OPEN read, unanswered.  rs: the
+	 * mount waits; a new daemon attaches and gets the same OPEN again with
+	 * a new fd.  C: the mount fails.
+	 */
+	pid = mount_and_take_open(mntdir, prefix, 'b', buf, &len);
+	result("open_crash.open_received", len > 0 && m->opcode == CACHEFILES_OP_OPEN,
+	       "read %d", len);
+	msg = len > 0 ? m->msg_id : 0;
+	if (len > 0 && m->opcode == CACHEFILES_OP_OPEN)
+		close(op->fd);
+	crash();
+	usleep(300000);
+	listed = cache_active(tag);
+	code = 0;
+	st1 = running(pid, &code);
+	if (!is_rs && st1)
+		code = child_code(pid, 60000);
+	want("open_crash.after_daemon_death", listed && st1,
+	     !listed && code != 0 && code != CODE_TIMEOUT, "cache %s active, mount %s (%s)",
+	     listed ? "still" : "not", st1 ? "waited" : "done", ename(code));
+	t0 = now_ms();
+	e = dev_open_wait();
+	comment("devnode opened again after %lld ms: %s", now_ms() - t0, ename(e));
+	want("open_crash.devnode_free_at_once", !e && now_ms() - t0 < 1000, !e, "%s", ename(e));
+	e = e ? e : cmd("tag %s", tag);
+	e = e ? e : cmd("attach");
+	expect2("open_crash.attach", 0, EOPNOTSUPP, e);
+	if (is_rs && !e) {
+		len = next_msg(buf, 20000);
+		int fl = len > 0 && m->opcode == CACHEFILES_OP_OPEN ? fcntl(op->fd, F_GETFL) : -1;
+
+		result("open_crash.open_redelivered_with_new_fd",
+		       len > 0 && m->opcode == CACHEFILES_OP_OPEN && m->msg_id == msg && fl >= 0,
+		       "read %d opcode %u msg %u (want %u) F_GETFL %d", len,
+		       len > 0 ? m->opcode : 0, len > 0 ? m->msg_id : 0, msg, fl);
+		if (len > 0)
+			serve(m, len);
+		expect("open_crash.mount_result", 0, run_child(pid, 1, 60000));
+	} else {
+		if (is_rs) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+		result("open_crash.open_redelivered_with_new_fd", !is_rs, "attach failed");
+		result("open_crash.mount_result", !is_rs && code != 0 && code != CODE_TIMEOUT,
+		       "mount(2) %s", ename(code));
+		crash();
+	}
+
+	/* 5. Death with a READ in flight (read, unanswered). */
+	if (!is_rs && rbind("inflight", cachedir, tag, 30) < 0)
+		return 1;
+	expect("inflight.mount", 0, mount_served(mntdir, prefix, 'c'));
+	snprintf(path, sizeof(path), "%s/c", mntdir);
+	r = spawn_reader(srcdir, path, "r1.bin");
+	len = wait_read("inflight", buf);
+	crash_with_reader("inflight", tag, r, len ? m->msg_id : UINT32_MAX);
+
+	/* 6. Death with a READ queued, never read. */
+	if (!is_rs && rbind("queued", cachedir, tag, 30) < 0)
+		return 1;
+	expect("queued.mount", 0, mount_served(mntdir, prefix, 'd'));
+	snprintf(path, sizeof(path), "%s/d", mntdir);
+	r = spawn_reader(srcdir, path, "r2.bin");
+	expect("queued.pollin_for_new_read", 1, pollin(20000));
+	crash_with_reader("queued", tag, r, UINT32_MAX);
+
+	/* 7. A wrong tag finds no orphan; the right one does. */
+	if (!is_rs && rbind("wrongtag", cachedir, tag, 30) < 0)
+		return 1;
+	crash();
+	e = reattach("cfrs-no-such-tag", 0);
+	expect2("wrongtag.attach_enoent", ENOENT, EOPNOTSUPP, e);
+	crash();
+	e = reattach(tag, 0);
+	expect2("wrongtag.right_tag_attaches", 0, EOPNOTSUPP, e);
+
+	/*
+	 * 8. Two attaches race on one devnode file (a forked daemon): exactly
+	 * one wins, the other gets EBUSY.
+	 */
+	if (!is_rs) {
+		crash();
+		if (rbind("race", cachedir, tag, 30) < 0)
+			return 1;
+	}
+	crash();
+	e = dev_open_wait();
+	e = e ? e : cmd("tag %s", tag);
+	if (e || pipe(go)) {
+		result("race.two_attaches_one_wins", 0, "setup: %s", ename(e ? e : errno));
+		return 1;
+	}
+	k1 = fork();
+	if (k1 == 0) {
+		char c;
+
+		close(go[1]);
+		_exit(read(go[0], &c, 1) < 0 ? 255 : cmd("attach"));
+	}
+	k2 = fork();
+	if (k2 == 0) {
+		char c;
+
+		close(go[1]);
+		_exit(read(go[0], &c, 1) < 0 ? 255 : cmd("attach"));
+	}
+	close(go[0]);
+	close(go[1]);
+	waitpid(k1, &st1, 0);
+	waitpid(k2, &st2, 0);
+	e1 = WIFEXITED(st1) ? WEXITSTATUS(st1) : 254;
+	e2 = WIFEXITED(st2) ? WEXITSTATUS(st2) : 254;
+	comment("racing attaches: %s, %s", ename(e1), ename(e2));
+	want("race.two_attaches_one_wins", (e1 == 0 && e2 == EBUSY) || (e1 == EBUSY && e2 == 0),
+	     e1 == EOPNOTSUPP && e2 == EOPNOTSUPP, "%s, %s", ename(e1), ename(e2));
+	/* The file serves the cache: mount C (case 5) reads (on C its cache
+	 * died with its daemon). */
+	snprintf(path, sizeof(path), "%s/c", mntdir);
+	code = run_child(spawn_reader(srcdir, path, "r3.bin"), 1, 60000);
+	want("race.winner_serves", code == 0, failed_eio_or_enobufs(code), "reader: %s",
+	     ename(code));
+
+	/* The mounts go (their CLOSEs served), then the cache: attached again
+	 * with a grace of 1 s, it expires right after the last close. */
+	e = 0;
+	for (char x = is_rs ? 'b' : 'c'; x <= 'd'; x++) {
+		snprintf(path, sizeof(path), "%s/%c", mntdir, x);
+		code = run_child(spawn_umount(path), 1, 30000);
+		if (code) {
+			comment("umount %s: %s", path, ename(code));
+			e = code;
+		}
+	}
+	expect("end.umounts", 0, e);
+	crash();
+	e = reattach(tag, 1);
+	expect2("end.attach_with_short_grace", 0, EOPNOTSUPP, e);
+	crash();
+	t0 = now_ms();
+	e = gone_within(tag, 10000);
+	comment("cache gone %lld ms after the last close", now_ms() - t0);
+	result("end.cache_gone_after_grace", e, "still listed after 10 s");
+
+	/*
+	 * 9. Expiry: no daemon attaches within the grace period (3 s): the
+	 * reader blocked meanwhile then fails with EIO, as on C without a
+	 * keeper at once; the cache is withdrawn and attach finds nothing.
+	 */
+	if (rbind("expiry", cachedir, tag, 3) < 0)
+		return 1;
+	expect("expiry.mount", 0, mount_served(mntdir, prefix, 'e'));
+	snprintf(path, sizeof(path), "%s/e", mntdir);
+	r = spawn_reader(srcdir, path, "r4.bin");
+	wait_read("expiry", buf);
+	crash();
+	t0 = now_ms();
+	usleep(1000000);
+	st1 = running(r, &code);
+	if (st1)
+		code = child_code(r, 60000);
+	comment("reader ended %lld ms after the daemon's death: %s", now_ms() - t0, ename(code));
+	want("expiry.reader_fails_eio", !st1 ? 0 : failed_eio_or_enobufs(code) && now_ms() - t0 >= 2500,
+	     failed_eio_or_enobufs(code), "reader %s, %s after %lld ms",
+	     st1 ? "waited" : "did not wait", ename(code), now_ms() - t0);
+	result("expiry.cache_withdrawn", gone_within(tag, 10000), "still listed");
+	e = reattach(tag, 0);
+	expect2("expiry.attach_after_expiry_enoent", ENOENT, EOPNOTSUPP, e);
+	crash();
+	expect("expiry.umount", 0, run_child(spawn_umount(path), 0, 30000));
+
+	/* 10. Two orphans with different tags, each attached by its own tag. */
+	if (rbind("two", cachedir, "cfrs-recovery-a", 3) < 0)
+		return 1;
+	crash();
+	snprintf(path, sizeof(path), "%s-b", cachedir);
+	mkdir(path, 0700);
+	/* A second recoverable cache may not take the orphan's tag (on C the
+	 * tag is free: its cache died). */
+	e = dev_open_wait();
+	e = e ? e : cmd("dir %s", path);
+	e = e ? e : cmd("tag cfrs-recovery-a");
+	if (!e)
+		cmd("recovery 3");
+	e = e ? e : cmd("bind ondemand");
+	expect2("two.same_tag_bind_ebusy", EBUSY, 0, e);
+	crash();
+	if (rbind("two", path, "cfrs-recovery-b", 3) < 0)
+		return 1;
+	crash();
+	e1 = cache_active("cfrs-recovery-a");
+	e2 = cache_active("cfrs-recovery-b");
+	want("two.both_active", e1 && e2, !e1 && !e2, "a %d, b %d", e1, e2);
+	e = reattach("cfrs-recovery-b", 0);
+	expect2("two.attach_b", 0, EOPNOTSUPP, e);
+	crash();
+	e = reattach("cfrs-recovery-a", 0);
+	expect2("two.attach_a", 0, EOPNOTSUPP, e);
+	crash();
+	result("two.both_expire", gone_within("cfrs-recovery-a", 10000) &&
+	       gone_within("cfrs-recovery-b", 10000), "still listed");
+	return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1215,6 +1785,12 @@ int main(int argc, char **argv)
 		return devclose(argc - 2, argv + 2);
 	if (argc >= 2 && !strcmp(argv[1], "failover"))
 		return failover(argc - 2, argv + 2);
-	fprintf(stderr, "usage: ondemand_proto mount|umount|misuse|devclose|failover ... (see the source)\n");
+	if (argc >= 2 && !strcmp(argv[1], "cmds"))
+		return cmds(argc - 2, argv + 2);
+	if (argc >= 2 && !strcmp(argv[1], "seek"))
+		return seek(argc - 2, argv + 2);
+	if (argc >= 2 && !strcmp(argv[1], "recovery"))
+		return recovery(argc - 2, argv + 2);
+	fprintf(stderr, "usage: ondemand_proto mount|umount|misuse|devclose|failover|cmds|seek|recovery ... (see the source)\n");
 	return 2;
 }

@@ -1,0 +1,47 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: GPL-2.0
+# Case 13 of ondemand_test.sh (sourced from it, not run alone): wider READ
+# requests, which only cachefiles_rs has (parameter read_window_kib; see
+# Documentation/ondemand.rst, "Wider READ requests").  The same image is
+# read cold twice, each time into a fresh cache directory: without a
+# window and with 512 KiB windows.  cachefiles_rs must send fewer READs
+# with the window (some of them 512 KiB long) and serve the same bytes; C
+# has no parameter and serves both.  Uses ondemand_test.sh's variables:
+# work, scratch, blobs, stats, daemon, dmode, is_rs.
+
+section window
+wparam=/sys/module/cachefiles_rs/parameters/read_window_kib
+make_tree "$work/srcW" dub 1024
+mkfs.erofs --quiet "$blobs/imgW" "$work/srcW" > /dev/null
+wsaved=$(cat "$wparam" 2> /dev/null)
+
+window_pass() { # window_pass LABEL KIB: a fresh cache, imgW read cold; sets wreads
+	local label=$1 c=$scratch/ondemand-cacheW-$1 m=$work/mntW pid
+	mkdir -p "$c"
+	[ -w "$wparam" ] && echo "$2" > "$wparam"
+	daemon_start "$stats" "$work/daemonW-$label.log" --cache-dir "$c" --blobs "$blobs" \
+		--log-level debug "${dmode[@]}"
+	pid=$DAEMON_PID
+	if mount_erofs "$m" fsid=imgW; then tap ok "window.$label.mount"; else tap fail "window.$label.mount" "$(cat "$work/mount.err")"; fi
+	same_tree "window.$label.sha256_all_files_match" "$work/srcW" "$m"
+	wreads=$(stat_of read)
+	read_all "$m"
+	check_eq "window.$label.reread_no_new_read" "$wreads" "$(stat_of read)"
+	umount "$m"
+	daemon_stop "$pid"
+	check_eq "window.$label.daemon_sigterm_exit_0" 0 $?
+}
+window_pass off 0
+reads_off=$wreads
+window_pass 512k 512
+reads_on=$wreads
+[ -w "$wparam" ] && echo "$wsaved" > "$wparam"
+echo "# READs without a window: $reads_off, with 512 KiB windows: $reads_on"
+if [ "$is_rs" = 1 ]; then
+	check window.fewer_reads_with_window_on_rs_only test "${reads_on:-0}" -gt 0 -a "${reads_on:-0}" -lt "${reads_off:-0}"
+	check window.window_sized_reads_on_rs_only grep -q '+0x80000\]' "$work/daemonW-512k.log"
+else
+	check window.fewer_reads_with_window_on_rs_only test "${reads_on:-0}" -gt 0 -a "${reads_off:-0}" -gt 0
+	check_eq window.window_sized_reads_on_rs_only absent \
+		"$([ -e /sys/module/cachefiles/parameters/read_window_kib ] && echo present || echo absent)"
+fi
