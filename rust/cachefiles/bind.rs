@@ -46,7 +46,9 @@ impl Cache {
             .ok_or(EINVAL)?;
         let rootdir = CStr::from_bytes_with_nul(rootdir).map_err(|_| EINVAL)?;
         // `recovery` (cachefiles_rs only) needs on-demand mode, and a tag
-        // no other recoverable cache has: the cache is listed first.
+        // no other recoverable cache has: the cache is listed first.  Any
+        // bind first waits for an expiring orphan of its tag to be unbound
+        // (fscache would still find its name in use).
         let grace = config.recovery;
         if let Some(grace) = grace {
             if !self.ondemand() {
@@ -54,6 +56,8 @@ impl Cache {
                 return Err(EOPNOTSUPP);
             }
             recovery::register(self, tag.as_bytes(), grace)?;
+        } else {
+            recovery::wait_ending(tag.as_bytes())?;
         }
         let ret = self.add_cache(config, tag, rootdir).inspect_err(|e| {
             pr_err!("Failed to register: {}\n", -e.0);

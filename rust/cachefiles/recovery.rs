@@ -16,8 +16,19 @@
 //! bound) and a [`ModuleRef`] (so the module cannot be unloaded while a
 //! live cache has no open file pinning the module).  `attach` moves the
 //! pin to the adopting file and drops the module reference (the file pins
-//! the module); expiry drops the pin (which may unbind the cache), then the
-//! cache, then the module reference, last.
+//! the module); expiry marks the entry ending, drops the pin (which may
+//! unbind the cache), takes the entry out, then drops the cache and the
+//! module reference, last.
+//!
+//! # Ending, and a bind of the same tag
+//!
+//! fscache refuses a cache name (`EBUSY`, "Cache tag in use") until the
+//! cache of that name is relinquished, at the end of its unbind.  A C
+//! cache is unbound in its devnode's `release()`, before the exclusive-open
+//! slot is free, so a new daemon never meets it; an orphan is unbound by
+//! the expiry work while other files may be open.  So an expiring orphan
+//! stays listed, ending, until it is unbound, and every `bind` of its tag
+//! waits for that first ([`wait_ending`]; `Recovery::ended`).
 //!
 //! # Locking
 //!
@@ -26,7 +37,8 @@
 //! out) happens under it, so an `attach` and the expiry of the same orphan
 //! cannot both win, nor two `attach`es.  Nothing else is taken under it
 //! except the delayed work's timer (`mod_delayed_work`, which does not
-//! sleep); caches are ended after it is released.
+//! sleep); caches are ended after it is released.  `Recovery::ended` is
+//! its condition variable: notified whenever an ending entry is taken out.
 //!
 //! # The expiry work and module exit
 //!
@@ -51,7 +63,8 @@ use kernel::init::InPlaceInit;
 use kernel::prelude::{
     pin_data, pin_init, pinned_drop, pr_err, pr_info, KBox, KVec, Result, GFP_KERNEL,
 };
-use kernel::sync::{Arc, Mutex};
+use kernel::sync::lock::{mutex::MutexBackend, Guard};
+use kernel::sync::{Arc, CondVar, Mutex};
 
 /// What the registry keeps of a recoverable cache.
 pub(crate) struct Held {
@@ -97,6 +110,9 @@ pub(crate) struct Recovery {
     /// The recoverable caches (see "Locking").
     #[pin]
     registry: Mutex<Registry>,
+    /// Notified when an ending cache is taken out of the registry.
+    #[pin]
+    ended: CondVar,
 }
 
 static RECOVERY: Global<Recovery> = Global::new();
@@ -108,6 +124,7 @@ pub(crate) fn start() -> Result<Published<Recovery>> {
         pin_init!(Recovery {
             expiry <- DelayedCall::new(expire),
             registry <- kernel::new_mutex!(Registry::new(KVec::new())),
+            ended <- kernel::new_condvar!(),
         }),
         GFP_KERNEL,
     )?;
@@ -143,8 +160,34 @@ fn schedule(r: &Recovery, registry: &Registry, now: i64) {
     }
 }
 
+/// Waits (interruptibly: `EINTR`) until no cache listed under `tag`
+/// (without its NUL) is ending; returns the registry's guard.
+fn lock_unless_ending<'a>(
+    r: &'a Recovery,
+    tag: &[u8],
+) -> Result<Guard<'a, Registry, MutexBackend>, Errno> {
+    let mut registry = r.registry.lock();
+    while registry.ending(tag) {
+        if r.ended.wait_interruptible(&mut registry) {
+            return Err(EINTR);
+        }
+    }
+    Ok(registry)
+}
+
+/// Every `bind`, before it registers its tag with fscache: waits until no
+/// orphan of that tag is ending (see "Ending, and a bind of the same
+/// tag"); `EINTR` if a signal comes first.
+pub(super) fn wait_ending(tag: &[u8]) -> Result<(), Errno> {
+    match RECOVERY.get() {
+        Some(r) => lock_unless_ending(r, tag).map(drop),
+        None => Ok(()),
+    }
+}
+
 /// `bind` with `recovery <grace>` set: lists `cache` under `tag` (without
-/// its NUL) before it binds.  `EBUSY` if a recoverable cache has that tag.
+/// its NUL) before it binds, once no cache of that tag is ending.  `EBUSY`
+/// if a recoverable cache has that tag.
 pub(super) fn register(cache: &Arc<Cache>, tag: &[u8], grace: u32) -> Result<(), Errno> {
     let r = RECOVERY.get().ok_or(ENOENT)?;
     let mut key = KVec::with_capacity(tag.len(), GFP_KERNEL).map_err(|_| ENOMEM)?;
@@ -153,8 +196,7 @@ pub(super) fn register(cache: &Arc<Cache>, tag: &[u8], grace: u32) -> Result<(),
         cache: cache.clone(),
         module: None,
     };
-    r.registry
-        .lock()
+    lock_unless_ending(r, tag)?
         .register(key, grace, held)
         .inspect_err(|e| {
             if *e == EBUSY {
@@ -222,14 +264,16 @@ pub(super) fn orphan_on_release(cache: &Arc<Cache>) -> bool {
 }
 
 /// An orphan that died before anyone attached (an I/O error made it dead),
-/// taken out of the registry by `attach`; to be ended by [`DeadOrphan::end`]
-/// once the caller holds no lock.
-pub(crate) struct DeadOrphan(Entry<KVec<u8>, Held>);
+/// marked ending by `attach`; to be ended by [`DeadOrphan::end`] once the
+/// caller holds no lock.
+pub(crate) struct DeadOrphan(Arc<Cache>);
 
 impl DeadOrphan {
     /// Ends the orphan (see [`end`]).
     pub(crate) fn end(self) {
-        end(self.0);
+        if let Some(r) = RECOVERY.get() {
+            end(r, self.0);
+        }
     }
 }
 
@@ -257,18 +301,24 @@ pub(super) fn adopt(
             drop(module);
             Ok(Ok(cache))
         }
-        Adopt::Dead(e) => Ok(Err(DeadOrphan(e))),
+        Adopt::Dead(e) => Ok(Err(DeadOrphan(e.item.cache.clone()))),
     }
 }
 
-/// Ends an orphan taken out of the registry: it dies as a C cache does on
-/// close (dead, pending requests fail with `EIO`, unbound with its last
-/// pin).  The module reference is dropped last.
-fn end(e: Entry<KVec<u8>, Held>) {
-    let Held { cache, module } = e.item;
+/// Ends an ending orphan: it dies as a C cache does on close (dead,
+/// pending requests fail with `EIO`, unbound with its last pin); then its
+/// entry is taken out and the binds waiting for its tag go on.  The module
+/// reference (the entry's) is dropped last.
+fn end(r: &Recovery, cache: Arc<Cache>) {
     cache.kill();
+    let entry = r.registry.lock().remove(|h| Arc::ptr_eq(&h.cache, &cache));
+    r.ended.notify_all();
     drop(cache);
-    drop(module);
+    if let Some(e) = entry {
+        let Held { cache, module } = e.item;
+        drop(cache);
+        drop(module);
+    }
 }
 
 /// The expiry work: ends every orphan whose grace period is over and
@@ -280,15 +330,9 @@ fn expire() {
     };
     loop {
         let now = now_ms();
-        let expired = {
-            let mut registry = r.registry.lock();
-            let e = registry.take_expired(now);
-            if e.is_none() {
-                schedule(r, &registry, now);
-            }
-            e
-        };
-        let Some(e) = expired else {
+        let mut registry = r.registry.lock();
+        let Some(e) = registry.begin_expiry(now) else {
+            schedule(r, &registry, now);
             return;
         };
         pr_info!(
@@ -296,6 +340,8 @@ fn expire() {
             show(&e.tag),
             e.grace_secs
         );
-        end(e);
+        let cache = e.item.cache.clone();
+        drop(registry);
+        end(r, cache);
     }
 }

@@ -9,9 +9,11 @@
 //! file serves it).  When that file is released the cache becomes
 //! [`Phase::Orphaned`] until a deadline; `attach` by its tag makes it
 //! attached again (to the new file), and an orphan whose deadline passed
-//! is taken out and dies as a C cache does on close.  Tags are unique in
+//! is [`Phase::Ending`]: it dies as a C cache does on close and is taken
+//! out once it is unbound, so that a `bind` of its tag can wait for that
+//! instead of finding the tag still in use in fscache.  Tags are unique in
 //! the registry: a second recoverable cache with the tag of a listed one
-//! is refused (`EBUSY`).
+//! is refused (`EBUSY`), unless that one is ending (the caller waits).
 //!
 //! The registry takes no lock: the kernel keeps it under one mutex and
 //! calls every method under it.  Times are milliseconds of a monotonic
@@ -67,6 +69,9 @@ pub(crate) enum Phase {
         /// When the grace period ends.
         deadline: i64,
     },
+    /// Being ended (its grace period passed, or it died as an orphan):
+    /// attach finds nothing; it is taken out once unbound.
+    Ending,
 }
 
 /// One recoverable cache in the [`Registry`].
@@ -97,9 +102,10 @@ pub(crate) trait SlotList<E> {
 pub(crate) enum Adopt<'a, K, T> {
     /// The orphan is attached again; its entry.
     Adopted(&'a mut Entry<K, T>),
-    /// The orphan was no longer usable (`alive` said so): it is taken
-    /// out, for the caller to end; `attach` then fails with `ENOENT`.
-    Dead(Entry<K, T>),
+    /// The orphan was no longer usable (`alive` said so): it is now
+    /// [`Phase::Ending`], for the caller to end and take out; `attach`
+    /// then fails with `ENOENT`.
+    Dead(&'a mut Entry<K, T>),
 }
 
 /// The recoverable caches, by tag.  `O(n)` per operation, `n` the most
@@ -140,8 +146,16 @@ impl<K: Deref<Target = [u8]>, T, L: SlotList<Entry<K, T>>> Registry<K, T, L> {
         self.list.slots_mut().get_mut(i)?.take()
     }
 
+    /// Whether a cache listed under `tag` is being ended: a `bind` of
+    /// that tag waits until it is taken out.
+    pub(crate) fn ending(&self, tag: &[u8]) -> bool {
+        self.entries()
+            .any(|e| e.phase == Phase::Ending && *e.tag == *tag)
+    }
+
     /// Lists a cache about to bind under `tag`, attached: `EBUSY` if a
-    /// recoverable cache with that tag is listed, `ENOMEM`.
+    /// recoverable cache with that tag is listed (see [`Self::ending`]),
+    /// `ENOMEM`.
     pub(crate) fn register(&mut self, tag: K, grace_secs: u32, item: T) -> Result<(), Errno> {
         if self.position(|e| *e.tag == *tag).is_some() {
             return Err(EBUSY);
@@ -183,10 +197,10 @@ impl<K: Deref<Target = [u8]>, T, L: SlotList<Entry<K, T>>> Registry<K, T, L> {
     }
 
     /// `attach` to `tag`: the orphan listed under it becomes attached.
-    /// `ENOENT` if no cache is listed under `tag`, `EBUSY` if the one
-    /// listed is attached (another devnode file serves it).  An orphan
-    /// that `alive` rejects (the cache died meanwhile) is taken out
-    /// instead ([`Adopt::Dead`]).
+    /// `ENOENT` if no cache is listed under `tag` or the one listed is
+    /// ending, `EBUSY` if it is attached (another devnode file serves it).
+    /// An orphan that `alive` rejects (the cache died meanwhile) becomes
+    /// ending instead ([`Adopt::Dead`]).
     pub(crate) fn adopt(
         &mut self,
         tag: &[u8],
@@ -194,28 +208,35 @@ impl<K: Deref<Target = [u8]>, T, L: SlotList<Entry<K, T>>> Registry<K, T, L> {
     ) -> Result<Adopt<'_, K, T>, Errno> {
         let i = self.position(|e| *e.tag == *tag).ok_or(ENOENT)?;
         let slot = self.list.slots_mut().get_mut(i).ok_or(ENOENT)?;
-        let (attached, usable) = match slot.as_ref() {
-            Some(e) => (e.phase == Phase::Attached, alive(&e.item)),
-            None => return Err(ENOENT),
-        };
-        if attached {
-            return Err(EBUSY);
-        }
-        if !usable {
-            return slot.take().map(Adopt::Dead).ok_or(ENOENT);
-        }
         let e = slot.as_mut().ok_or(ENOENT)?;
+        match e.phase {
+            Phase::Attached => return Err(EBUSY),
+            Phase::Ending => return Err(ENOENT),
+            Phase::Orphaned { .. } => {}
+        }
+        if !alive(&e.item) {
+            e.phase = Phase::Ending;
+            return Ok(Adopt::Dead(e));
+        }
         e.phase = Phase::Attached;
         Ok(Adopt::Adopted(e))
     }
 
-    /// Takes out one orphan whose deadline is reached at `now`, if any.
-    pub(crate) fn take_expired(&mut self, now: i64) -> Option<Entry<K, T>> {
-        let i = self.position(|e| match e.phase {
-            Phase::Orphaned { deadline } => reached(now, deadline),
-            Phase::Attached => false,
-        })?;
-        self.take(i)
+    /// One orphan whose deadline is reached at `now`, if any, becomes
+    /// [`Phase::Ending`]: the caller ends it, then takes it out with
+    /// [`Self::remove`].
+    pub(crate) fn begin_expiry(&mut self, now: i64) -> Option<&mut Entry<K, T>> {
+        let e = self
+            .list
+            .slots_mut()
+            .iter_mut()
+            .flatten()
+            .find(|e| match e.phase {
+                Phase::Orphaned { deadline } => reached(now, deadline),
+                Phase::Attached | Phase::Ending => false,
+            })?;
+        e.phase = Phase::Ending;
+        Some(e)
     }
 
     /// Milliseconds from `now` to the earliest deadline of an orphan (0 if
@@ -224,7 +245,7 @@ impl<K: Deref<Target = [u8]>, T, L: SlotList<Entry<K, T>>> Registry<K, T, L> {
         self.entries()
             .filter_map(|e| match e.phase {
                 Phase::Orphaned { deadline } => Some(deadline.wrapping_sub(now).max(0) as u64),
-                Phase::Attached => None,
+                Phase::Attached | Phase::Ending => None,
             })
             .min()
     }

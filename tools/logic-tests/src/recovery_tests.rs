@@ -35,6 +35,16 @@ fn registry(cap: usize) -> Registry<Vec<u8>, u32, List> {
     Registry::new(List { v: Vec::new(), cap })
 }
 
+/// What the expiry work does: one expired orphan becomes ending, is ended
+/// (nothing to do here) and taken out.  Its item.
+fn expire(r: &mut Registry<Vec<u8>, u32, List>, now: i64) -> Option<u32> {
+    let item = r.begin_expiry(now).map(|e| {
+        assert_eq!(e.phase, Phase::Ending);
+        e.item
+    })?;
+    r.remove(|&i| i == item).map(|e| e.item)
+}
+
 #[test]
 fn the_commands_are_parsed() {
     assert_eq!(
@@ -129,21 +139,21 @@ fn orphan_attach_orphan_expire() {
     // Orphaning twice finds no attached entry.
     assert!(r.orphan(|&i| i == 7, 2000).is_none());
     assert_eq!(r.next_expiry(1000), Some(10_000));
-    assert!(r.take_expired(10_999).is_none());
+    assert!(expire(&mut r, 10_999).is_none());
     // Attached again before the deadline.
     match r.adopt(b"t", |_| true) {
         Ok(Adopt::Adopted(e)) => assert_eq!((e.item, e.phase), (7, Phase::Attached)),
         other => panic!("{other:?}"),
     }
     assert_eq!(r.next_expiry(2000), None);
-    assert!(r.take_expired(20_000).is_none());
+    assert!(expire(&mut r, 20_000).is_none());
     // A second attach loses: the first one has it.
     assert!(matches!(r.adopt(b"t", |_| true), Err(EBUSY)));
     // Orphaned again, with a fresh deadline; expires exactly then.
     r.orphan(|&i| i == 7, 30_000).unwrap();
-    assert!(r.take_expired(39_999).is_none());
+    assert!(expire(&mut r, 39_999).is_none());
     assert_eq!(r.next_expiry(39_999), Some(1));
-    assert_eq!(r.take_expired(40_000).map(|e| e.item), Some(7));
+    assert_eq!(expire(&mut r, 40_000), Some(7));
     assert_eq!(r.len(), 0);
     // Expired means gone: attach finds nothing.
     assert!(matches!(r.adopt(b"t", |_| true), Err(ENOENT)));
@@ -155,10 +165,38 @@ fn a_dead_orphan_is_taken_out_by_attach() {
     r.register(b"t".to_vec(), 10, 7).unwrap();
     r.orphan(|&i| i == 7, 0).unwrap();
     match r.adopt(b"t", |_| false) {
-        Ok(Adopt::Dead(e)) => assert_eq!(e.item, 7),
+        Ok(Adopt::Dead(e)) => assert_eq!((e.item, e.phase), (7, Phase::Ending)),
         other => panic!("{other:?}"),
     }
+    // Ending: attach finds nothing, the tag waits; out once ended.
+    assert!(matches!(r.adopt(b"t", |_| true), Err(ENOENT)));
+    assert!(r.ending(b"t"));
+    assert_eq!(r.remove(|&i| i == 7).map(|e| e.item), Some(7));
     assert_eq!(r.len(), 0);
+}
+
+#[test]
+fn an_expiring_orphan_holds_its_tag_until_taken_out() {
+    let mut r = registry(8);
+    r.register(b"t".to_vec(), 1, 7).unwrap();
+    r.register(b"u".to_vec(), 1, 8).unwrap();
+    r.orphan(|&i| i == 7, 0).unwrap();
+    assert!(!r.ending(b"t"));
+    assert_eq!(r.begin_expiry(1000).map(|e| e.item), Some(7));
+    // Ending: listed, not attachable, no deadline, not orphaned again,
+    // and its tag is still taken (a bind waits, see `ending`).
+    assert!(r.ending(b"t"));
+    assert!(!r.ending(b"u"));
+    assert_eq!(r.len(), 2);
+    assert!(matches!(r.adopt(b"t", |_| true), Err(ENOENT)));
+    assert_eq!(r.next_expiry(5000), None);
+    assert!(r.begin_expiry(5000).is_none());
+    assert!(r.orphan(|&i| i == 7, 5000).is_none());
+    assert_eq!(r.register(b"t".to_vec(), 1, 9), Err(EBUSY));
+    // Taken out: the tag is free for a new cache.
+    assert_eq!(r.remove(|&i| i == 7).map(|e| e.item), Some(7));
+    assert!(!r.ending(b"t"));
+    assert_eq!(r.register(b"t".to_vec(), 1, 9), Ok(()));
 }
 
 #[test]
@@ -171,12 +209,12 @@ fn two_orphans_expire_in_deadline_order() {
     r.orphan(|&i| i == 2, 0).unwrap();
     // c stays attached: never expires.
     assert_eq!(r.next_expiry(0), Some(5000));
-    assert_eq!(r.take_expired(5000).map(|e| e.item), Some(2));
-    assert!(r.take_expired(5000).is_none());
+    assert_eq!(expire(&mut r, 5000), Some(2));
+    assert!(expire(&mut r, 5000).is_none());
     assert_eq!(r.next_expiry(5000), Some(25_000));
     // Late work: a deadline already passed is due now.
     assert_eq!(r.next_expiry(31_000), Some(0));
-    assert_eq!(r.take_expired(31_000).map(|e| e.item), Some(1));
+    assert_eq!(expire(&mut r, 31_000), Some(1));
     assert_eq!(r.next_expiry(31_000), None);
     assert_eq!(r.len(), 1);
     // Each tag attaches to its own cache.
