@@ -67,6 +67,9 @@ scratch=${CFRS_SCRATCH:-$work}
 cache=$scratch/interchange-cache
 blobs=$work/blobs
 stats=$work/stats
+# A previous run in the same VM (make check runs both directions in one)
+# left its cache here: A must start from an empty one.
+rm -rf "$cache"
 mkdir -p "$cache" "$blobs"
 
 # --- images ----------------------------------------------------------------------
