@@ -47,8 +47,8 @@ impl Cache {
         let rootdir = CStr::from_bytes_with_nul(rootdir).map_err(|_| EINVAL)?;
         // `recovery` (cachefiles_rs only) needs on-demand mode, and a tag
         // no other recoverable cache has: the cache is listed first.  Any
-        // bind first waits for an expiring orphan of its tag to be unbound
-        // (fscache would still find its name in use).
+        // bind first waits for expiring orphans to be unbound (their tags
+        // and directories are in use until then).
         let grace = config.recovery;
         if let Some(grace) = grace {
             if !self.ondemand() {
@@ -57,7 +57,7 @@ impl Cache {
             }
             recovery::register(self, tag.as_bytes(), grace)?;
         } else {
-            recovery::wait_ending(tag.as_bytes())?;
+            recovery::wait_ending()?;
         }
         let ret = self.add_cache(config, tag, rootdir).inspect_err(|e| {
             pr_err!("Failed to register: {}\n", -e.0);

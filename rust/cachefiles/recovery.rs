@@ -20,15 +20,17 @@
 //! unbind the cache), takes the entry out, then drops the cache and the
 //! module reference, last.
 //!
-//! # Ending, and a bind of the same tag
+//! # Ending, and a bind
 //!
 //! fscache refuses a cache name (`EBUSY`, "Cache tag in use") until the
-//! cache of that name is relinquished, at the end of its unbind.  A C
-//! cache is unbound in its devnode's `release()`, before the exclusive-open
-//! slot is free, so a new daemon never meets it; an orphan is unbound by
-//! the expiry work while other files may be open.  So an expiring orphan
-//! stays listed, ending, until it is unbound, and every `bind` of its tag
-//! waits for that first ([`wait_ending`]; `Recovery::ended`).
+//! cache of that name is relinquished, and a cache directory stays marked
+//! in use (`EBUSY`, "Inode already in use"), until the end of its cache's
+//! unbind, which waits for the cache's objects to go.  A C cache is
+//! unbound in its devnode's `release()`, before the exclusive-open slot is
+//! free, so a new daemon never meets it; an orphan is unbound by the
+//! expiry work while other files may be open.  So an expiring orphan stays
+//! listed, ending, until it is unbound, and every `bind` waits until no
+//! cache is ending ([`wait_ending`]; `Recovery::ended`).
 //!
 //! # Locking
 //!
@@ -160,14 +162,11 @@ fn schedule(r: &Recovery, registry: &Registry, now: i64) {
     }
 }
 
-/// Waits (interruptibly: `EINTR`) until no cache listed under `tag`
-/// (without its NUL) is ending; returns the registry's guard.
-fn lock_unless_ending<'a>(
-    r: &'a Recovery,
-    tag: &[u8],
-) -> Result<Guard<'a, Registry, MutexBackend>, Errno> {
+/// Waits (interruptibly: `EINTR`) until no listed cache is ending;
+/// returns the registry's guard.
+fn lock_unless_ending(r: &Recovery) -> Result<Guard<'_, Registry, MutexBackend>, Errno> {
     let mut registry = r.registry.lock();
-    while registry.ending(tag) {
+    while registry.ending() {
         if r.ended.wait_interruptible(&mut registry) {
             return Err(EINTR);
         }
@@ -175,19 +174,19 @@ fn lock_unless_ending<'a>(
     Ok(registry)
 }
 
-/// Every `bind`, before it registers its tag with fscache: waits until no
-/// orphan of that tag is ending (see "Ending, and a bind of the same
-/// tag"); `EINTR` if a signal comes first.
-pub(super) fn wait_ending(tag: &[u8]) -> Result<(), Errno> {
+/// Every `bind`, before it takes its tag and directory: waits until no
+/// orphan is ending (see "Ending, and a bind"); `EINTR` if a signal comes
+/// first.
+pub(super) fn wait_ending() -> Result<(), Errno> {
     match RECOVERY.get() {
-        Some(r) => lock_unless_ending(r, tag).map(drop),
+        Some(r) => lock_unless_ending(r).map(drop),
         None => Ok(()),
     }
 }
 
 /// `bind` with `recovery <grace>` set: lists `cache` under `tag` (without
-/// its NUL) before it binds, once no cache of that tag is ending.  `EBUSY`
-/// if a recoverable cache has that tag.
+/// its NUL) before it binds, once no cache is ending.  `EBUSY` if a
+/// recoverable cache has that tag.
 pub(super) fn register(cache: &Arc<Cache>, tag: &[u8], grace: u32) -> Result<(), Errno> {
     let r = RECOVERY.get().ok_or(ENOENT)?;
     let mut key = KVec::with_capacity(tag.len(), GFP_KERNEL).map_err(|_| ENOMEM)?;
@@ -196,7 +195,7 @@ pub(super) fn register(cache: &Arc<Cache>, tag: &[u8], grace: u32) -> Result<(),
         cache: cache.clone(),
         module: None,
     };
-    lock_unless_ending(r, tag)?
+    lock_unless_ending(r)?
         .register(key, grace, held)
         .inspect_err(|e| {
             if *e == EBUSY {

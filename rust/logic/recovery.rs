@@ -10,10 +10,10 @@
 //! [`Phase::Orphaned`] until a deadline; `attach` by its tag makes it
 //! attached again (to the new file), and an orphan whose deadline passed
 //! is [`Phase::Ending`]: it dies as a C cache does on close and is taken
-//! out once it is unbound, so that a `bind` of its tag can wait for that
-//! instead of finding the tag still in use in fscache.  Tags are unique in
-//! the registry: a second recoverable cache with the tag of a listed one
-//! is refused (`EBUSY`), unless that one is ending (the caller waits).
+//! out once it is unbound, so that a `bind` can wait for that instead of
+//! finding its tag still in use in fscache or its directory still marked.
+//! Tags are unique in the registry: a second recoverable cache with the
+//! tag of a listed one is refused (`EBUSY`).
 //!
 //! The registry takes no lock: the kernel keeps it under one mutex and
 //! calls every method under it.  Times are milliseconds of a monotonic
@@ -146,16 +146,14 @@ impl<K: Deref<Target = [u8]>, T, L: SlotList<Entry<K, T>>> Registry<K, T, L> {
         self.list.slots_mut().get_mut(i)?.take()
     }
 
-    /// Whether a cache listed under `tag` is being ended: a `bind` of
-    /// that tag waits until it is taken out.
-    pub(crate) fn ending(&self, tag: &[u8]) -> bool {
-        self.entries()
-            .any(|e| e.phase == Phase::Ending && *e.tag == *tag)
+    /// Whether a listed cache is being ended: a `bind` waits until none
+    /// is (it may share the binding cache's tag or directory).
+    pub(crate) fn ending(&self) -> bool {
+        self.entries().any(|e| e.phase == Phase::Ending)
     }
 
     /// Lists a cache about to bind under `tag`, attached: `EBUSY` if a
-    /// recoverable cache with that tag is listed (see [`Self::ending`]),
-    /// `ENOMEM`.
+    /// recoverable cache with that tag is listed, `ENOMEM`.
     pub(crate) fn register(&mut self, tag: K, grace_secs: u32, item: T) -> Result<(), Errno> {
         if self.position(|e| *e.tag == *tag).is_some() {
             return Err(EBUSY);
