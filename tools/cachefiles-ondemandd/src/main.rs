@@ -34,11 +34,17 @@ const FD_FROM_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Whether the devnode was freshly bound (true) or adopted (false).
 fn startup(startup: &Startup) -> Result<(Devnode, bool), String> {
-    if let Startup::Bind { buffered, .. } = startup {
+    if let Startup::Bind {
+        buffered, recovery, ..
+    } = startup
+    {
         // Restarted by systemd with the devnode in its fd store?
         if let Some(fd) = sdnotify::take_stored_fd() {
             if buffered.is_some() {
                 info!("--buffered ignored: the stored devnode is bound already");
+            }
+            if recovery.is_some() {
+                info!("--recovery ignored: the stored devnode is bound already (its cache keeps the setting it was bound with)");
             }
             let dev = Devnode::from_owned(fd);
             dev.command("restore")
