@@ -4,6 +4,8 @@
 #
 #   result ok|fail NAME [DETAIL]   one TAP-like line, counted
 #   stage NAME                     the time since the last stage is NAME's
+#   substage NAME SECS             a line of the stage table for a part of
+#                                  the next stage (SECS long)
 #   finish                         stage times, "N passed, N failed", exit
 #   vm_suite MOD TAG SUITE [ENV=V...]
 #                                  SUITE in a VM with --module MOD (with
@@ -14,7 +16,8 @@
 #                                  (run_suites.sh: one boot per module, not per
 #                                  suite); TAP in $log/tap.TAG.MOD, each suite's
 #                                  exit code (99 if the kernel reported during
-#                                  it, 97 if it never ended) in $log/rc.TAG.MOD;
+#                                  it, 97 if it never ended) in $log/rc.TAG.MOD,
+#                                  its time in the stage table (substage);
 #                                  vm_verdict MOD then judges the VM run itself
 #   side_by_side TITLE PREFIX TAG...
 #                                  one row per case of the TAGs' suites with
@@ -35,6 +38,10 @@ stage() {
 	stage_names+=("$1")
 	stage_secs+=($((SECONDS - stage_t0)))
 	stage_t0=$SECONDS
+}
+substage() {
+	stage_names+=("$1")
+	stage_secs+=("$2")
 }
 mmss() { printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }
 finish() {
@@ -77,12 +84,17 @@ vm_suites() {
 	awk -v dir="$log" -v m="$m" '
 		/^#@@ begin / { tag = $3; next }
 		/^#@@ splat / { print "# the kernel reported during this suite" >> (dir "/tap." $3 "." m); next }
-		/^#@@ end / { sub(/^rc=/, "", $4); print $4 > (dir "/rc." $3 "." m); close(dir "/rc." $3 "." m); tag = ""; next }
+		/^#@@ end / {
+			sub(/^rc=/, "", $4); print $4 > (dir "/rc." $3 "." m); close(dir "/rc." $3 "." m)
+			sub(/^secs=/, "", $5); print $5 > (dir "/secs." $3 "." m); close(dir "/secs." $3 "." m)
+			tag = ""; next
+		}
 		tag != "" { print >> (dir "/tap." tag "." m) }
 	' "$log/out.vm.$m"
 	for s in "$@"; do
 		tag=${s%%:*}
 		[ -s "$log/rc.$tag.$m" ] || echo 97 >"$log/rc.$tag.$m"
+		substage "  $tag (${s##*/}) --module $m" "$(cat "$log/secs.$tag.$m" 2>/dev/null || echo 0)"
 		if grep -q '^not ok' "$log/tap.$tag.$m"; then
 			echo "    failed in $tag --module $m:"
 			grep -B3 -A6 '^not ok' "$log/tap.$tag.$m" | head -n 80 | sed 's/^/    | /'

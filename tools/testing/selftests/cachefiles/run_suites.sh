@@ -16,7 +16,7 @@
 #   #@@ begin TAG
 #   ...what COMMAND printed (stdout and stderr)...
 #   #@@ splat TAG          (only if the kernel reported CFRS_SPLAT meanwhile)
-#   #@@ end TAG rc=N
+#   #@@ end TAG rc=N secs=S     (S: how long the suite took)
 #
 # Exits 1 if a suite failed or made the kernel report, else 0.
 [ $(($# % 2)) = 0 ] && [ $# -gt 0 ] || {
@@ -36,6 +36,7 @@ while [ $# -gt 0 ]; do
 			echo "# run_suites: could not empty $CFRS_SCRATCH"
 	fi
 	before=$(dmesg | wc -l)
+	t0=$SECONDS
 	echo "#@@ begin $tag"
 	bash -c "$command" 2>&1 < /dev/null
 	rc=$?
@@ -43,7 +44,7 @@ while [ $# -gt 0 ]; do
 		echo "#@@ splat $tag"
 		[ "$rc" != 0 ] || rc=99
 	fi
-	echo "#@@ end $tag rc=$rc"
+	echo "#@@ end $tag rc=$rc secs=$((SECONDS - t0))"
 	[ "$rc" = 0 ] || status=1
 done
 exit $status
