@@ -4,11 +4,21 @@
 #
 #   result ok|fail NAME [DETAIL]   one TAP-like line, counted
 #   stage NAME                     the time since the last stage is NAME's
+#   substage NAME SECS             a line of the stage table for a part of
+#                                  the next stage (SECS long)
 #   finish                         stage times, "N passed, N failed", exit
 #   vm_suite MOD TAG SUITE [ENV=V...]
 #                                  SUITE in a VM with --module MOD (with
 #                                  $vm_runner, default scripts/vm-run); TAP in
 #                                  $log/tap.TAG.MOD, exit code in $log/rc.TAG.MOD
+#   vm_suites MOD "ENV=V..." TAG:SUITE...
+#                                  the SUITEs one after the other in one VM
+#                                  (run_suites.sh: one boot per module, not per
+#                                  suite); TAP in $log/tap.TAG.MOD, each suite's
+#                                  exit code (99 if the kernel reported during
+#                                  it, 97 if it never ended) in $log/rc.TAG.MOD,
+#                                  its time in the stage table (substage);
+#                                  vm_verdict MOD then judges the VM run itself
 #   side_by_side TITLE PREFIX TAG...
 #                                  one row per case of the TAGs' suites with
 #                                  C's and Rust's result, one result line per
@@ -28,6 +38,10 @@ stage() {
 	stage_names+=("$1")
 	stage_secs+=($((SECONDS - stage_t0)))
 	stage_t0=$SECONDS
+}
+substage() {
+	stage_names+=("$1")
+	stage_secs+=("$2")
 }
 mmss() { printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }
 finish() {
@@ -54,6 +68,51 @@ vm_suite() {
 	if grep -q '^not ok' "$log/tap.$tag.$m"; then
 		echo "    failed in $tag --module $m:"
 		grep -B3 -A6 '^not ok' "$log/tap.$tag.$m" | head -n 80 | sed 's/^/    | /'
+	fi
+}
+
+vm_suites() {
+	local m=$1 envs=$2 s tag args=()
+	shift 2
+	for s in "$@"; do args+=("${s%%:*}" "env $envs $CFRS_ROOT/${s#*:}"); done
+	"${vm_runner:-scripts/vm-run}" --kernel "$variant" --module "$m" -- \
+		"$CFRS_ROOT/tools/testing/selftests/cachefiles/run_suites.sh" "${args[@]}" \
+		>"$log/out.vm.$m" 2>"$log/err.vm.$m"
+	echo $? >"$log/rc.vm.$m"
+	for s in "$@"; do : >"$log/tap.${s%%:*}.$m"; rm -f "$log/rc.${s%%:*}.$m"; done
+	# Split the framed output (see run_suites.sh) into one TAP file per suite.
+	awk -v dir="$log" -v m="$m" '
+		/^#@@ begin / { tag = $3; next }
+		/^#@@ splat / { print "# the kernel reported during this suite" >> (dir "/tap." $3 "." m); next }
+		/^#@@ end / {
+			sub(/^rc=/, "", $4); print $4 > (dir "/rc." $3 "." m); close(dir "/rc." $3 "." m)
+			sub(/^secs=/, "", $5); print $5 > (dir "/secs." $3 "." m); close(dir "/secs." $3 "." m)
+			tag = ""; next
+		}
+		tag != "" { print >> (dir "/tap." tag "." m) }
+	' "$log/out.vm.$m"
+	for s in "$@"; do
+		tag=${s%%:*}
+		[ -s "$log/rc.$tag.$m" ] || echo 97 >"$log/rc.$tag.$m"
+		substage "  $tag (${s##*/}) --module $m" "$(cat "$log/secs.$tag.$m" 2>/dev/null || echo 0)"
+		if grep -q '^not ok' "$log/tap.$tag.$m"; then
+			echo "    failed in $tag --module $m:"
+			grep -B3 -A6 '^not ok' "$log/tap.$tag.$m" | head -n 80 | sed 's/^/    | /'
+		fi
+	done
+	sed 's/^/    /' "$log/err.vm.$m" | grep -v '^    $' | tail -n 40
+}
+
+# vm_verdict MOD WHAT: one result line for the VM run of vm_suites itself:
+# it finished, no kernel report (also after the suites: kmemleak), the
+# module unloaded.  The suites' own failures are counted by side_by_side.
+vm_verdict() {
+	local m=$1 rc
+	rc=$(cat "$log/rc.vm.$m")
+	if [ "$rc" = 0 ] || { [ "$rc" = 1 ] && ! grep -q -E 'kernel splat detected|did not finish|failed$' "$log/err.vm.$m"; }; then
+		result ok "vm-run $2 --module $m: finished, no kernel splat, module unloaded"
+	else
+		result fail "vm-run $2 --module $m" "exit $rc (see the messages above)"
 	fi
 }
 

@@ -64,6 +64,7 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export CFRS_MODULE=$module CFRS_MODULE_NAME=$modname CFRS_MODULE_KO=$ko
 export CFRS_C_KO=$kdir/fs/cachefiles/cachefiles.ko CFRS_RS_KO=$CFRS_ROOT/cachefiles_rs.ko
 export CFRS_SCRATCH=/tmp/cfrs-scratch/mnt
+export CFRS_SPLAT='$CFRS_SPLAT'
 rw=$1
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 # What the kernel said while booting: judged separately (see below).
