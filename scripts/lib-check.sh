@@ -75,7 +75,9 @@ vm_suites() {
 	local m=$1 envs=$2 s tag args=()
 	shift 2
 	for s in "$@"; do args+=("${s%%:*}" "env $envs $CFRS_ROOT/${s#*:}"); done
-	"${vm_runner:-scripts/vm-run}" --kernel "$variant" --module "$m" -- \
+	# vm-run's default timeout (30 min) is for one suite.
+	CFRS_VM_TIMEOUT=${CFRS_VM_TIMEOUT:-$((1800 * $#))} \
+		"${vm_runner:-scripts/vm-run}" --kernel "$variant" --module "$m" -- \
 		"$CFRS_ROOT/tools/testing/selftests/cachefiles/run_suites.sh" "${args[@]}" \
 		>"$log/out.vm.$m" 2>"$log/err.vm.$m"
 	echo $? >"$log/rc.vm.$m"
