@@ -64,10 +64,21 @@ check setup.images test -s "$blobs/img2"
 for i in $(seq 0 $((slots - 1))); do od_track_mount "$work/mnt/s$i"; done
 od_track_mount "$work/mnt/final"
 
+# The fuzzer in a session of its own: a watchdog kills it with all its
+# children (readers, mount children) after CFRS_FUZZ_TIMEOUT s.
 t0=$(date +%s)
-timeout -s KILL "${CFRS_FUZZ_TIMEOUT:-3000}" "$fuzz" --seed "$seed" --ops "$ops" --slots "$slots" \
-	"$cache" "$blobs" "$work/mnt" "$src" 3 > "$work/fuzz.out" 2>&1
+setsid "$fuzz" --seed "$seed" --ops "$ops" --slots "$slots" \
+	"$cache" "$blobs" "$work/mnt" "$src" 3 > "$work/fuzz.out" 2>&1 &
+fpid=$!
+limit=${CFRS_FUZZ_TIMEOUT:-3000}
+(timeout "$limit" tail --pid="$fpid" -f /dev/null ||
+	{ echo "# fuzzer killed after $limit s"; pkill -KILL -s "$fpid"; }) &
+watchdog=$!
+wait "$fpid"
 rc=$?
+wait "$watchdog"
+# Children a killed fuzzer left behind.
+pkill -KILL -s "$fpid" && sleep 1
 secs=$(($(date +%s) - t0))
 import_results fuzz < "$work/fuzz.out"
 check_eq fuzz.exit_0 0 "$rc"
