@@ -8,6 +8,7 @@
 #   make check-peers         third-party clients (nydusd) on both modules
 #   make check-recovery      recovery without a keeper, long torture, both modules
 #   make check-systemd       the daemon's systemd units under real systemd, both modules
+#   make check-fuzz          malicious-daemon fuzzer, 1 000 000 ops per module
 #   make rustfmt             format the Rust sources
 #   make clippy              build with CLIPPY=1
 #   make selftests           build the VM selftests
@@ -21,7 +22,7 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(ROOT:/=) LLVM=1 RUSTC=$(RUSTC) \
 	RUSTDOC=/usr/bin/rustdoc RUSTFMT=/usr/bin/rustfmt \
 	CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN=$(BINDGEN)
 
-.PHONY: all modules clean clippy rustfmt rustfmtcheck selftests check check-peers check-recovery check-systemd logic-tests kdir-stamp kdir-check
+.PHONY: all modules clean clippy rustfmt rustfmtcheck selftests check check-peers check-recovery check-systemd check-fuzz logic-tests kdir-stamp kdir-check
 
 all: modules
 
@@ -74,3 +75,6 @@ check-recovery:
 
 check-systemd:
 	$(ROOT)scripts/check-systemd
+
+check-fuzz:
+	$(ROOT)scripts/check-fuzz
