@@ -64,6 +64,8 @@
 
 #include <linux/cachefiles.h>
 
+#include "od_common.h"
+
 #define PAGE 4096UL
 #define MAX_OBJS 64
 #define MAX_PENDING 128
@@ -85,7 +87,6 @@
 
 static const char *cachedir, *blobdir, *mntdir, *srcdir;
 static int nimages;
-static int failures;
 static int kill_limit_ms = 10000;
 
 /* --- PRNG ------------------------------------------------------------------ */
@@ -119,56 +120,7 @@ static int chance(unsigned int pct)
 
 static const char *ename(int e)
 {
-	static char buf[32];
-	const char *s;
-
-	if (e == 0)
-		return "0";
-	s = strerrorname_np(e);
-	if (s)
-		return s;
-	snprintf(buf, sizeof(buf), "E%d", e);
-	return buf;
-}
-
-static void result(const char *name, int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		printf("ok %s\n", name);
-	} else {
-		failures++;
-		printf("not ok %s", name);
-		if (fmt) {
-			printf(" # ");
-			va_start(ap, fmt);
-			vprintf(fmt, ap);
-			va_end(ap);
-		}
-		printf("\n");
-	}
-	fflush(stdout);
-}
-
-static void comment(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("# ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+	return errno_name(e);
 }
 
 /* --- figures ----------------------------------------------------------------- */
@@ -227,11 +179,6 @@ static int cmd_on(int fd, const char *fmt, ...)
 	return 0;
 }
 #define cmd(...) cmd_on(cmd_fd(), __VA_ARGS__)
-
-static int cread(int fd, unsigned long id)
-{
-	return ioctl(fd, CACHEFILES_IOC_READ_COMPLETE, id) < 0 ? errno : 0;
-}
 
 static int bind_cache(void)
 {

@@ -60,6 +60,8 @@
 
 #include <linux/cachefiles.h>
 
+#include "od_common.h"
+
 #define PAGE 4096UL
 #define MAX_OBJS 32
 /* A child's exit code when two files differ (errno values are below). */
@@ -67,7 +69,6 @@
 #define CODE_TIMEOUT (-1)
 
 static int dev = -1;
-static int failures;
 /* The msg_id of the last message next_msg() returned. */
 static uint32_t last_msg_id;
 static const char *blobdir;
@@ -91,52 +92,11 @@ static struct {
 
 static const char *ename(int e)
 {
-	static char buf[32];
-	const char *s;
-
-	if (e == 0)
-		return "0";
 	if (e == CODE_TIMEOUT)
 		return "TIMEOUT";
 	if (e == CODE_DIFFER)
 		return "DIFFERENT";
-	s = strerrorname_np(e);
-	if (s)
-		return s;
-	snprintf(buf, sizeof(buf), "E%d", e);
-	return buf;
-}
-
-static void result(const char *name, int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		printf("ok %s\n", name);
-	} else {
-		failures++;
-		printf("not ok %s", name);
-		if (fmt) {
-			printf(" # ");
-			va_start(ap, fmt);
-			vprintf(fmt, ap);
-			va_end(ap);
-		}
-		printf("\n");
-	}
-	fflush(stdout);
-}
-
-static void comment(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("# ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
+	return errno_name(e);
 }
 
 /* expect NAME: an operation returned errno GOT (0 = success), C gives WANT. */
@@ -162,11 +122,6 @@ static int cmd(const char *fmt, ...)
 	return 0;
 }
 
-static int cread(int fd, unsigned long id)
-{
-	return ioctl(fd, CACHEFILES_IOC_READ_COMPLETE, id) < 0 ? errno : 0;
-}
-
 static int bind_cache(const char *cachedir, const char *tag)
 {
 	int e;
@@ -186,14 +141,6 @@ static int bind_cache(const char *cachedir, const char *tag)
 		return -1;
 	}
 	return 0;
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
 /*
