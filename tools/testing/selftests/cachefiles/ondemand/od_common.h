@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * What the on-demand selftest programs (ondemand_proto.c, ondemand_fuzz.c)
- * share: TAP-like output, errno names, the monotonic clock and the
- * READ_COMPLETE ioctl.  Included once per program, after the system
+ * share: TAP-like output, errno names, the monotonic clock, the
+ * READ_COMPLETE ioctl and copying blob pages into an anon fd.  Included once per program, after the system
  * headers and <linux/cachefiles.h>; everything is static inline, so a
  * program may leave any of it unused.
  */
@@ -74,6 +74,42 @@ static inline long long now_ms(void)
 static inline int cread(int fd, unsigned long id)
 {
 	return ioctl(fd, CACHEFILES_IOC_READ_COMPLETE, id) < 0 ? errno : 0;
+}
+
+/*
+ * Copies bytes OFF..OFF+LEN of the blob FROM, widened to whole 4 KiB pages
+ * and cut at SIZE rounded up to a page (the blob's tail is zero-filled),
+ * into the anon fd TO, CHUNK bytes (at most 1 MiB) per write, from a
+ * page-aligned buffer (the anon fd takes direct I/O).  0 or an errno.
+ */
+static inline int copy_pages(int from, int to, uint64_t off, uint64_t len, uint64_t size,
+			     size_t chunk)
+{
+	const uint64_t page = 4096;
+	uint64_t start = off & ~(page - 1);
+	uint64_t end = (off + len + page - 1) & ~(page - 1);
+	uint64_t limit = (size + page - 1) & ~(page - 1);
+	static void *buf;
+
+	if (chunk > (1 << 20))
+		chunk = 1 << 20;
+	if (!buf && posix_memalign(&buf, page, 1 << 20))
+		return ENOMEM;
+	if (end > limit)
+		end = limit;
+	while (start < end) {
+		size_t n = end - start > chunk ? chunk : end - start;
+		ssize_t r;
+
+		memset(buf, 0, n);
+		r = pread(from, buf, n, start);
+		if (r < 0)
+			return errno;
+		if (pwrite(to, buf, n, start) != (ssize_t)n)
+			return errno ? errno : EIO;
+		start += n;
+	}
+	return 0;
 }
 
 #endif

@@ -358,31 +358,9 @@ static struct obj *take_open(struct cachefiles_msg *m, int len)
 /* Copies the blob range [OFF, OFF + LEN), whole pages, into the anon fd. */
 static int write_range(struct obj *ob, uint64_t off, uint64_t len)
 {
-	uint64_t start = off & ~(PAGE - 1);
-	uint64_t end = (off + len + PAGE - 1) & ~(PAGE - 1);
-	uint64_t limit = (ob->size + PAGE - 1) & ~(PAGE - 1);
-	static void *buf;
-	const size_t chunk = 256 << 10;
-
 	if (ob->fd < 0)
 		return EBADF;
-	if (!buf && posix_memalign(&buf, PAGE, chunk))
-		return ENOMEM;
-	if (end > limit)
-		end = limit;
-	while (start < end) {
-		size_t n = end - start > chunk ? chunk : end - start;
-		ssize_t r;
-
-		memset(buf, 0, n);
-		r = pread(ob->blob, buf, n, start);
-		if (r < 0)
-			return errno;
-		if (pwrite(ob->fd, buf, n, start) != (ssize_t)n)
-			return errno ? errno : EIO;
-		start += n;
-	}
-	return 0;
+	return copy_pages(ob->blob, ob->fd, off, len, ob->size, 256 << 10);
 }
 
 /* --- answers ------------------------------------------------------------------- */

@@ -241,29 +241,7 @@ static struct obj *take_open(struct cachefiles_msg *m, int len)
 /* Copies the blob range of a READ, whole pages, into the anon fd. */
 static int write_range(struct obj *ob, uint64_t off, uint64_t len)
 {
-	uint64_t start = off & ~(PAGE - 1);
-	uint64_t end = (off + len + PAGE - 1) & ~(PAGE - 1);
-	uint64_t limit = (ob->size + PAGE - 1) & ~(PAGE - 1);
-	static void *buf;
-	const size_t chunk = 1 << 20;
-
-	if (!buf && posix_memalign(&buf, PAGE, chunk))
-		return ENOMEM;
-	if (end > limit)
-		end = limit;
-	while (start < end) {
-		size_t n = end - start > chunk ? chunk : end - start;
-		ssize_t r;
-
-		memset(buf, 0, n);
-		r = pread(ob->blob, buf, n, start);
-		if (r < 0)
-			return errno;
-		if (pwrite(ob->fd, buf, n, start) != (ssize_t)n)
-			return errno ? errno : EIO;
-		start += n;
-	}
-	return 0;
+	return copy_pages(ob->blob, ob->fd, off, len, ob->size, 1 << 20);
 }
 
 /* Answers one message the way a correct daemon does. */
