@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * What the on-demand selftest programs (ondemand_proto.c, ondemand_fuzz.c)
- * share: TAP-like output, errno names, the monotonic clock, the
- * READ_COMPLETE ioctl and copying blob pages into an anon fd.  Included once per program, after the system
+ * share: TAP-like output, errno names, the monotonic clock, devnode
+ * commands, the READ_COMPLETE ioctl and copying blob pages into an anon fd.  Included once per program, after the system
  * headers and <linux/cachefiles.h>; everything is static inline, so a
  * program may leave any of it unused.
  */
@@ -68,6 +68,22 @@ static inline long long now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Writes one devnode command, formatted from FMT and AP, to FD (cut at
+ * 511 bytes); returns 0 or the errno.
+ */
+static inline int vcmd_on(int fd, const char *fmt, va_list ap)
+{
+	char buf[512];
+	int len = vsnprintf(buf, sizeof(buf), fmt, ap);
+
+	if (len < 0)
+		return EINVAL;
+	if (len >= (int)sizeof(buf))
+		len = sizeof(buf) - 1;
+	return write(fd, buf, len) < 0 ? errno : 0;
 }
 
 /* CACHEFILES_IOC_READ_COMPLETE of request ID on anon fd FD: 0 or errno. */

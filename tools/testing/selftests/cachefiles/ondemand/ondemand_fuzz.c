@@ -165,18 +165,13 @@ static int cmd_fd(void)
 
 static int cmd_on(int fd, const char *fmt, ...)
 {
-	char buf[512];
 	va_list ap;
-	int len;
+	int e;
 
 	va_start(ap, fmt);
-	len = vsnprintf(buf, sizeof(buf), fmt, ap);
+	e = vcmd_on(fd, fmt, ap);
 	va_end(ap);
-	if (len >= (int)sizeof(buf))
-		len = sizeof(buf) - 1;
-	if (write(fd, buf, len) < 0)
-		return errno;
-	return 0;
+	return e;
 }
 #define cmd(...) cmd_on(cmd_fd(), __VA_ARGS__)
 

@@ -110,16 +110,13 @@ static void expect(const char *name, int want, int got)
 /* Writes one command; returns 0 or the errno. */
 static int cmd(const char *fmt, ...)
 {
-	char buf[512];
 	va_list ap;
-	int len;
+	int e;
 
 	va_start(ap, fmt);
-	len = vsnprintf(buf, sizeof(buf), fmt, ap);
+	e = vcmd_on(dev, fmt, ap);
 	va_end(ap);
-	if (write(dev, buf, len) < 0)
-		return errno;
-	return 0;
+	return e;
 }
 
 static int bind_cache(const char *cachedir, const char *tag)
