@@ -306,7 +306,7 @@ pub(super) fn adopt(
 
 /// Ends an ending orphan: it dies as a C cache does on close (dead,
 /// pending requests fail with `EIO`, unbound with its last pin); then its
-/// entry is taken out and the binds waiting for its tag go on.  The module
+/// entry is taken out and waiting binds go on.  The module
 /// reference (the entry's) is dropped last.
 fn end(r: &Recovery, cache: Arc<Cache>) {
     cache.kill();
