@@ -130,7 +130,10 @@ log=$work/nokeeper.log
 src=$work/src-nk mnt=$work/mnt-nk
 make_round_tree "$src" 1024
 mkfs.erofs --quiet "$blobs/img-nk" "$src" > /dev/null
-if start_daemon "$tag" "$cache" "$log" --read-delay 300 && mount_erofs "$mnt" fsid=img-nk &&
+# The daemon sleeps 2 s on each READ before serving it: the kill below
+# must land in that window even on a loaded machine (with 300 ms, C's
+# reader once got its data before the kill, on a host running two VMs).
+if start_daemon "$tag" "$cache" "$log" --read-delay 2000 && mount_erofs "$mnt" fsid=img-nk &&
 	cmp -s "$src/a/f1.txt" "$mnt/a/f1.txt"; then
 	tap ok nokeeper.start_mount_first_read
 else
@@ -146,7 +149,7 @@ n0=$(grep -c "received; delaying" "$log")
 reader=$!
 od_track "$reader"
 # Kill once the daemon has taken one of the reader's READs (it then
-# sleeps 300 ms on it): the READ is in flight.
+# sleeps 2 s on it): the READ is in flight.
 for _ in $(seq 1 200); do
 	[ "$(grep -c "received; delaying" "$log")" -gt "$n0" ] && break
 	bsleep 0.05
