@@ -203,6 +203,12 @@ impl Cache {
         }
     }
 
+    /// [`Cache::io_error`] about one object: the message ends with its
+    /// debug id as `[o=%08x]` (C's `cachefiles_io_error_obj`).
+    pub(crate) fn io_error_obj(&self, object: &Object, what: core::fmt::Arguments<'_>) {
+        self.io_error(format_args!("{} [o={:08x}]", what, object.debug_id));
+    }
+
     /// Fails every pending on-demand request: the cache is dead (C's
     /// `cachefiles_flush_reqs`).  The caller has set `DEAD`.
     pub(crate) fn flush_reqs(&self) {

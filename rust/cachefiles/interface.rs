@@ -237,7 +237,7 @@ impl Cache {
                 crate::kernel_ext::trace::Op::NotifyChange,
             );
             if e == EIO {
-                self.io_error(format_args!("Size set failed"));
+                self.io_error_obj(object, format_args!("Size set failed"));
             }
         }
     }

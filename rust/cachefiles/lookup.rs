@@ -39,7 +39,7 @@ impl Cache {
             Err(ENOENT) => {}
             Err(e) => {
                 if e == EIO {
-                    self.io_error(format_args!("Lookup failed"));
+                    self.io_error_obj(object, format_args!("Lookup failed"));
                 }
                 return false;
             }
@@ -96,7 +96,7 @@ impl Cache {
         let file = FileRef::tmpfile(&bound.mnt, fan, &bound.cred).inspect_err(|e| {
             trace::vfs_error(object.debug_id, dir_ino(fan), -e.0, Op::Tmpfile);
             if *e == EIO {
-                self.io_error(format_args!("Failed to create tmpfile"));
+                self.io_error_obj(object, format_args!("Failed to create tmpfile"));
             }
         })?;
         let ino = file.inode().ino();

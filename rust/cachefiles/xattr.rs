@@ -103,7 +103,10 @@ impl Cache {
             Err(e) => {
                 trace::vfs_error(object.debug_id, ino, -e.0, Op::Getxattr);
                 if e == EIO {
-                    self.io_error(format_args!("Failed to read aux with error {}", -e.0));
+                    self.io_error_obj(
+                        object,
+                        format_args!("Failed to read aux with error {}", -e.0),
+                    );
                 }
                 (Err(e), Coherency::CheckXattr)
             }
@@ -143,7 +146,10 @@ impl Cache {
                 trace::vfs_error(object.debug_id, ino, -e.0, Op::Setxattr);
                 trace::coherency(object.debug_id, ino, content as u8, Coherency::SetFail);
                 if e != ENOMEM {
-                    self.io_error(format_args!("Failed to set xattr with error {}", -e.0));
+                    self.io_error_obj(
+                        object,
+                        format_args!("Failed to set xattr with error {}", -e.0),
+                    );
                 }
                 Err(e)
             }
