@@ -188,7 +188,9 @@ section xattr
 # --- 1. corrupted coherency data ------------------------------------------------------------
 # What C 6.12 does at lookup (namei.c cachefiles_look_up_object,
 # cachefiles_open_file; xattr.c cachefiles_check_auxdata; volume.c):
-#   not a regular file      "<name> is not a file", buried, new file: refetch
+#   not a regular file      "<name> is not a file", buried (a directory
+#                            moved to the graveyard, anything else
+#                            unlinked), new file: refetch
 #   xattr of another length  vfs_getxattr into an 18-byte buffer: shorter ->
 #                            ESTALE -> new file (refetch); longer -> ERANGE
 #                            -> the lookup fails (not ESTALE): no cache file
@@ -313,8 +315,10 @@ check xattr.dmesg_link_is_not_a_file grep -q "Dx-link is not a file" <<< "$msgs"
 check xattr.no_io_error_message test -z "$(grep "I/O Error" <<< "$msgs")"
 grave1=$(find "$xcache/graveyard" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
 echo "# graveyard entries: $grave0 before, $grave1 after the re-bind"
-# The directory, the symlink and the volume directory were buried.
-check_eq xattr.three_buried_in_graveyard 3 $((grave1 - grave0))
+# Buried: directories move to the graveyard (the one in the object's
+# place, the volume directory), other non-files are unlinked (namei.c
+# cachefiles_bury_object).
+check_eq xattr.two_dirs_in_graveyard 2 $((grave1 - grave0))
 
 # A third mount on the same binding (the replacements were committed at
 # umount; allow the withdrawals a moment): nothing is fetched again where
@@ -333,6 +337,15 @@ for v in "${ximgs[@]}"; do
 done
 daemon_stop "$DAEMON_PID"
 check_eq xattr.daemon_exit_0 0 $?
+# What the replacements left: regular files with a good xattr (18 bytes,
+# type 1); the undamaged-but-unreadable ones as they were.
+bad=
+for v in short type size dir link vol; do
+	f=$(obj "$v")
+	x=$( [ -f "$f" ] && [ ! -L "$f" ] && xattr_py get "$f" 2>/dev/null)
+	[ "${#x}" = 36 ] && [ "${x:32:2}" = 01 ] || bad="$bad $v:${x:-none}"
+done
+check_eq xattr.replaced_files_have_good_xattr "" "$bad"
 wait_cache_gone "$xtag"
 check_eq xattr.cache_gone_after_unbind none "$(cache_state "$xtag")"
 check_no_splat xattr.no_kernel_splat xattr
