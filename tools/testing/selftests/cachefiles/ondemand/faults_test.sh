@@ -43,7 +43,8 @@
 # erofs, CacheFiles I/O Error) do not match vm-run's splat patterns;
 # each case checks that no splat appeared meanwhile.  Small data: cold
 # reads run at ~1-2 MB/s on the TCG debug kernel.  CFRS_FAULTS_KEEP=DIR
-# copies the daemon logs there (a guest path).
+# copies the daemon logs there (a guest path); CFRS_FAULTS_VERBOSE=1
+# prints their warnings and errors and the kernel log at the end.
 
 . "$(dirname "$0")/lib.sh"
 od_init faults
@@ -58,8 +59,17 @@ export DM_DISABLE_UDEV=1
 splat=${CFRS_SPLAT:-BUG:|WARNING:|Oops|KASAN|UBSAN|general protection|Kernel panic|blocked for more than|refcount_t:}
 
 keep_logs() {
+	local l
 	if [ -n "${CFRS_FAULTS_KEEP:-}" ]; then
 		mkdir -p "$CFRS_FAULTS_KEEP" && cp "$work"/*.log "$CFRS_FAULTS_KEEP"/ 2>/dev/null
+	fi
+	if [ "${CFRS_FAULTS_VERBOSE:-0}" = 1 ]; then
+		for l in "$work"/*.log; do
+			echo "# --- $(basename "$l"): warnings and errors"
+			grep -E " (WARN|ERROR) " "$l" | head -40 | sed 's/^/# /'
+		done
+		echo "# --- kernel log since the first case"
+		klog_since xattr | grep -vE "^\[[^]]*\] faults_test" | head -300 | sed 's/^/# /'
 	fi
 }
 od_cleanup_hook keep_logs
