@@ -18,8 +18,9 @@
 #      replaced by a directory or a symlink, or the volume directory's xattr
 #      damaged; after a re-bind: a stale xattr (ESTALE) or a non-file is
 #      replaced (buried) and refetched (READs again), an xattr that cannot
-#      be read (ERANGE, ENODATA) fails the lookup and so the mount; a third
-#      mount shows what the replacement left.
+#      be read (ERANGE, ENODATA) fails the lookup and so the mount (EIO or
+#      ENOBUFS, see check_mount_failed); a third mount shows what the
+#      replacement left.
 #   2. enospc: the cache on a small ext4 filled up while an image is
 #      mounted: the daemon's anon-fd writes are refused (C's
 #      cachefiles_has_space: ENOBUFS below bstop), the reader gets EIO, not a
@@ -28,7 +29,9 @@
 #      open is refused (EBUSY: backing files are open for writing); once
 #      idle the remount works and mounts fail (the backing file cannot be
 #      opened for writing, a new volume directory cannot be made) without
-#      killing the cache; after `remount,rw` service resumes.
+#      killing the cache (vfs_mkdir, vfs_tmpfile and opens for writing
+#      refuse on a read-only fs before ext4 is asked: no ext4 warning);
+#      after `remount,rw` service resumes.
 #   4. ioerr: the cache on ext4 (errors=continue) on a device-mapper linear
 #      device over a loop file, switched to the `error` target while an
 #      image is mounted: uncached reads fail with EIO without hanging, data
@@ -132,6 +135,18 @@ rc = libc.mount(b"none", sys.argv[1].encode(), b"erofs", 0, sys.argv[2].encode()
 e = ctypes.get_errno()
 print(0 if rc == 0 else errno.errorcode.get(e, e))' "$1" "$2" 2>&1)
 	echo "${out:-TIMEOUT}"
+}
+# check_mount_failed NAME ERRNO: ok iff a mount failed as C's do when the
+# cookie's lookup fails.  The errno depends on when EROFS's first read
+# meets the cookie (fscache_begin_operation): still being created
+# (cachefiles_open_file called fscache_cookie_lookup_negative before
+# failing) -> the read finds no file -> "prepare_ondemand_read failed
+# (source 2)", EIO; already given up -> ENOBUFS.
+check_mount_failed() {
+	case $2 in
+	EIO | ENOBUFS) tap ok "$1" ;;
+	*) tap fail "$1" "mount: $2" ;;
+	esac
 }
 # reads_of LOG BLOB [FROM_LINE]: READ requests for BLOB in a daemon log
 # (served or failed), from line FROM_LINE on.
@@ -315,7 +330,7 @@ for v in "${ximgs[@]}"; do
 	long | none)
 		# The xattr cannot be read (ERANGE, ENODATA): the cookie's lookup
 		# fails, EROFS cannot read its superblock.
-		check_eq "xattr.$v.mount_fails_eio" EIO "${!mv}" ;;
+		check_mount_failed "xattr.$v.mount_fails" "${!mv}" ;;
 	esac
 done
 msgs=$(klog_since xattr | grep -E "is not a file|Dirty object|I/O Error" | sed 's/^\[[^]]*\] //')
@@ -341,7 +356,9 @@ for v in "${ximgs[@]}"; do
 	r=$(reads_of "$xlog2" "x-$v" "$l0")
 	echo "# third mount of x-$v: mount ${!mv}, sha256 ok ${!sv}, READs $r"
 	case $v in
-	long | none) check_eq "xattr.$v.third_mount_same_errno" "${!pv}" "${!mv}" ;;
+	long | none)
+		echo "# x-$v: errno ${!pv} at the second mount, ${!mv} at the third"
+		check_mount_failed "xattr.$v.third_mount_fails_too" "${!mv}" ;;
 	*) check_eq "xattr.$v.third_mount_served_without_reads" "0 1 0" "${!mv} ${!sv} $r" ;;
 	esac
 done
@@ -474,8 +491,8 @@ mountpoint -q "$m1" && umount "$m1"
 e2=$(mount_errno "$m2" fsid=ro2)
 mountpoint -q "$m2" && umount "$m2"
 echo "# read-only backing fs: mount of the cached image: $e1, of a new image: $e2; OPENs $o0 -> $(stat_of open "$rstats")"
-check_eq rdonly.cached_image_mount_fails_eio EIO "$e1"
-check_eq rdonly.new_image_mount_fails_eio EIO "$e2"
+check_mount_failed rdonly.cached_image_mount_fails "$e1"
+check_mount_failed rdonly.new_image_mount_fails "$e2"
 check_eq rdonly.no_open_sent "$o0" "$(stat_of open "$rstats")"
 msgs=$(klog_since rdonly | grep -E "CacheFiles|cachefiles|FS-Cache|erofs" | sed 's/^\[[^]]*\] //')
 echo "$msgs" | sed 's/^/# dmesg: /'
