@@ -623,6 +623,11 @@ echo "$ioe" | head -3 | sed 's/^/# /'
 check ioerr.dmesg_io_error_set_xattr grep -q "I/O Error: Failed to set xattr with error -5" <<< "$ioe"
 check ioerr.dmesg_cache_stopped grep -q "Cache '$itag' stopped due to I/O error" <<< "$(klog_since ioerr)"
 check_eq ioerr.cache_state_after_withdrawal E "$(cache_state "$itag")"
+# A dead cache serves no new cookie: the mount fails, without hanging.
+e=$(mount_errno "$m" fsid=io)
+mountpoint -q "$m" && umount "$m"
+echo "# mount of the image with the cache dead: $e"
+check_mount_failed ioerr.mount_on_dead_cache_fails "$e"
 # The daemon is not told: it runs on, with nothing to read.
 check ioerr.daemon_still_running kill -0 "$ipid"
 echo "# daemon: $(tr '\n' ' ' < "$istats")"
