@@ -48,6 +48,7 @@
 # reads run at ~1-2 MB/s on the TCG debug kernel.  CFRS_FAULTS_KEEP=DIR
 # copies the daemon logs there (a guest path); CFRS_FAULTS_VERBOSE=1
 # prints their warnings and errors and the kernel log at the end.
+# CFRS_FAULTS_SECTIONS picks sections (see want_section).
 
 . "$(dirname "$0")/lib.sh"
 od_init faults
@@ -60,6 +61,10 @@ mkdir -p "$blobs"
 # No udev in the guest: libdevmapper makes its nodes itself.
 export DM_DISABLE_UDEV=1
 splat=${CFRS_SPLAT:-BUG:|WARNING:|Oops|KASAN|UBSAN|general protection|Kernel panic|blocked for more than|refcount_t:}
+
+# CFRS_FAULTS_SECTIONS="xattr enospc rdonly ioerr" (the default: all) runs
+# only the sections named (each stands alone; the images are always made).
+want_section() { [[ " ${CFRS_FAULTS_SECTIONS:-xattr enospc rdonly ioerr} " == *" $1 "* ]]; }
 
 keep_logs() {
 	local l
@@ -210,6 +215,7 @@ check setup.mkfs_erofs test $ok = 1
 
 # =======================================================================================
 section xattr
+if want_section xattr; then
 # --- 1. corrupted coherency data ------------------------------------------------------------
 # What C 6.12 does at lookup (namei.c cachefiles_look_up_object,
 # cachefiles_open_file; xattr.c cachefiles_check_auxdata; volume.c):
@@ -379,7 +385,9 @@ check_no_splat xattr.no_kernel_splat xattr
 devnode_free 10
 
 # =======================================================================================
+fi
 section enospc
+if want_section enospc; then
 # --- 2. the cache's filesystem full --------------------------------------------------------------
 # C: an anon-fd write first asks cachefiles_has_space (io.c
 # __cachefiles_prepare_write, cache.c): below bstop (1% of the blocks by
@@ -397,6 +405,7 @@ else
 	tap fail enospc.small_ext4
 fi
 nlog=$work/enospc.log
+mkdir -p "$nmnt/cache"
 daemon_start "$work/enospc.stats" "$nlog" --cache-dir "$nmnt/cache" --blobs "$blobs" \
 	--tag "$ntag" --log-level debug
 check enospc.daemon_binds kill -0 "$DAEMON_PID"
@@ -441,7 +450,9 @@ check_no_splat enospc.no_kernel_splat enospc
 devnode_free 10
 
 # =======================================================================================
+fi
 section rdonly
+if want_section rdonly; then
 # --- 3. the backing filesystem remounted read-only ------------------------------------------------
 # C: an object's backing file is open O_RDWR (namei.c cachefiles_open_file,
 # cachefiles_create_tmpfile), so `remount,ro` is refused while an image is
@@ -456,6 +467,7 @@ rtag=cfrs-faults-ro
 if loopfs_mount "$work/ro.img" 48 "$rmnt" -b 4096; then tap ok rdonly.ext4; else tap fail rdonly.ext4; fi
 rlog=$work/rdonly.log
 rstats=$work/rdonly.stats
+mkdir -p "$rmnt/cache"
 daemon_start "$rstats" "$rlog" --cache-dir "$rmnt/cache" --blobs "$blobs" --tag "$rtag" --log-level debug
 check rdonly.daemon_binds kill -0 "$DAEMON_PID"
 rpid=$DAEMON_PID
@@ -515,7 +527,9 @@ devnode_free 10
 timeout 60 umount "$rmnt"
 
 # =======================================================================================
+fi
 section ioerr
+if want_section ioerr; then
 # --- 4. the backing device fails --------------------------------------------------------------
 # ext4 (errors=continue) on dm-linear over a loop file; the table is
 # switched to `error` with an image mounted.  C (io.c): failed reads and
@@ -562,6 +576,7 @@ check ioerr.ext4_on_dm_linear test $ok = 1
 echo "# $dm_dev: $(dmsetup table "$dm_name")"
 ilog=$work/ioerr.log
 istats=$work/ioerr.stats
+mkdir -p "$imnt/cache"
 daemon_start "$istats" "$ilog" --cache-dir "$imnt/cache" --blobs "$blobs" --tag "$itag" --log-level debug
 check ioerr.daemon_binds kill -0 "$DAEMON_PID"
 ipid=$DAEMON_PID
@@ -663,5 +678,6 @@ umount "$m"
 daemon_stop "$apid"
 check_eq ioerr.fresh_daemon_exit_0 0 $?
 
+fi
 section end
 tap_done
