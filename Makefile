@@ -9,6 +9,7 @@
 #   make check-recovery      recovery without a keeper, long torture, both modules
 #   make check-systemd       the daemon's systemd units under real systemd, both modules
 #   make check-fuzz          malicious-daemon fuzzer, 1 000 000 ops per module
+#   make check-faults        backing-filesystem faults (xattrs, ENOSPC, read-only, dm error)
 #   make rustfmt             format the Rust sources
 #   make clippy              build with CLIPPY=1
 #   make selftests           build the VM selftests
@@ -22,7 +23,7 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(ROOT:/=) LLVM=1 RUSTC=$(RUSTC) \
 	RUSTDOC=/usr/bin/rustdoc RUSTFMT=/usr/bin/rustfmt \
 	CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN=$(BINDGEN)
 
-.PHONY: all modules clean clippy rustfmt rustfmtcheck selftests check check-peers check-recovery check-systemd check-fuzz logic-tests kdir-stamp kdir-check
+.PHONY: all modules clean clippy rustfmt rustfmtcheck selftests check check-peers check-recovery check-systemd check-fuzz check-faults logic-tests kdir-stamp kdir-check
 
 all: modules
 
@@ -78,3 +79,6 @@ check-systemd:
 
 check-fuzz:
 	$(ROOT)scripts/check-fuzz
+
+check-faults:
+	$(ROOT)scripts/check-faults
