@@ -1393,7 +1393,7 @@ static enum cat one_op(int w)
 		junk_cmd();
 		return C_JUNK;
 	}
-	if (w < 7840) {
+	if (w < 7810) {
 		cull_or_inuse();
 		return C_CULL;
 	}
