@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Shared by scripts/check (`make check`) and scripts/check-peers
-# (`make check-peers`); sourced after scripts/lib.sh, never run.
+# Shared by scripts/check (`make check`) and the longer targets
+# (scripts/check-*); sourced after scripts/lib.sh, never run.
 #
 #   result ok|fail NAME [DETAIL]   one TAP-like line, counted
 #   stage NAME                     the time since the last stage is NAME's
@@ -19,6 +19,10 @@
 #                                  it, 97 if it never ended) in $log/rc.TAG.MOD,
 #                                  its time in the stage table (substage);
 #                                  vm_verdict MOD then judges the VM run itself
+#   build_for_vm NAME              setup-host, the $variant kernel (sets kdir), a
+#                                  scratch $log (/tmp/cfrs-NAME.*, removed at
+#                                  exit), then cachefiles_rs.ko, the selftests
+#                                  and the daemon; a failure ends the run
 #   side_by_side TITLE PREFIX TAG...
 #                                  one row per case of the TAGs' suites with
 #                                  C's and Rust's result, one result line per
@@ -54,6 +58,23 @@ finish() {
 	echo "$pass passed, $fail failed"
 	[ "$fail" = 0 ]
 	exit $?
+}
+
+build_for_vm() {
+	scripts/setup-host || { result fail setup-host; finish; }
+	kdir=$(scripts/kernel-build "$variant") || { result fail "kernel-build $variant"; finish; }
+	log=$(mktemp -d "/tmp/cfrs-$1.XXXXXX")
+	trap 'rm -rf "$log"' EXIT
+	if make -s KDIR="$kdir" modules >"$log/build" 2>&1 &&
+		make -s KDIR="$kdir" selftests >>"$log/build" 2>&1 &&
+		(cd tools/cachefiles-ondemandd &&
+			env -u RUSTC -u RUSTDOC -u RUSTFMT -u CLIPPY_DRIVER cargo build --quiet --release) \
+			>>"$log/build" 2>&1; then
+		result ok "build: cachefiles_rs.ko, selftests, cachefiles-ondemandd"
+	else
+		tail -n 30 "$log/build"; result fail "build"; finish
+	fi
+	stage "setup, kernel, build"
 }
 
 vm_suite() {
