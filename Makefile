@@ -10,6 +10,7 @@
 #   make check-systemd       the daemon's systemd units under real systemd, both modules
 #   make check-fuzz          malicious-daemon fuzzer, 1 000 000 ops per module
 #   make check-faults        backing-filesystem faults (xattrs, ENOSPC, read-only, dm error)
+#   make check-stress        concurrency stress: crowds of readers, churn, kills, restore storms
 #   make rustfmt             format the Rust sources
 #   make clippy              build with CLIPPY=1
 #   make selftests           build the VM selftests
@@ -23,7 +24,7 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(ROOT:/=) LLVM=1 RUSTC=$(RUSTC) \
 	RUSTDOC=/usr/bin/rustdoc RUSTFMT=/usr/bin/rustfmt \
 	CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN=$(BINDGEN)
 
-.PHONY: all modules clean clippy rustfmt rustfmtcheck selftests check check-peers check-recovery check-systemd check-fuzz check-faults logic-tests kdir-stamp kdir-check
+.PHONY: all modules clean clippy rustfmt rustfmtcheck selftests check check-peers check-recovery check-systemd check-fuzz check-faults check-stress logic-tests kdir-stamp kdir-check
 
 all: modules
 
@@ -76,6 +77,9 @@ check-recovery:
 
 check-systemd:
 	$(ROOT)scripts/check-systemd
+
+check-stress:
+	$(ROOT)scripts/check-stress
 
 check-fuzz:
 	$(ROOT)scripts/check-fuzz
