@@ -23,9 +23,13 @@
 #    devnode while a third writes `restore` every 5 ms, so requests in
 #    service are handed out again to the other thread (CVE-2024-40899's
 #    pattern); rounds of fresh images are mounted and read by parallel
-#    readers meanwhile.  Every file must read right, the helper's errno
-#    checks pass (copen/READ_COMPLETE fail only with EINVAL when the other
-#    thread won), and some requests must have been served twice.
+#    readers meanwhile.  Every mounted image must read right, the helper's
+#    errno checks pass (copen/READ_COMPLETE fail only with EINVAL when the
+#    other thread won), and some requests must have been served twice.
+#    An OPEN handed out again while its object already has an anon fd
+#    fails the devnode read with EEXIST and the request with it (C 6.12's
+#    fix for CVE-2024-40899): that mount fails, so failed mounts may not
+#    outnumber the EEXIST reads.
 # A kernel report (KASAN, lockdep, hung task, WARN) fails the VM run.
 #
 # Env: CFRS_STRESS_READERS (16), CFRS_STRESS_IMAGES (8),
@@ -248,18 +252,18 @@ rpid=$!
 od_track_daemon "$rpid"
 wait_ready "$rpid" 10 test -e "$work/race.ready"
 check race.helper_bound test -e "$work/race.ready"
-rbad=0 rerr=0 rmnt=0
+rbad=0 rerr=0 rmnt=0 rok=0
 for round in $(seq 1 "$race_rounds"); do
-	rp=()
+	rp=() names=()
 	for i in $(seq 0 $((images - 1))); do
 		name=x$i-$round
 		ln "$blobs/s$i" "$blobs/$name"
 		if mount_erofs "$work/rm/$name" "fsid=$name"; then
 			(manifest "$work/rm/$name" > "$work/got.$name" 2> "$work/err.$name") &
-			rp+=($!)
+			rp+=($!) names+=("$i:$name")
 		else
 			rmnt=$((rmnt + 1))
-			echo "# race: mount $name failed: $(cat "$work/mount.err")"
+			echo "# race: mount $name failed: $(head -1 "$work/mount.err")"
 		fi
 	done
 	od_track "${rp[@]}"
@@ -267,24 +271,33 @@ for round in $(seq 1 "$race_rounds"); do
 		wait_gone "$p" 300 || echo "# race: reader $p still running after 300 s"
 	done
 	wait "${rp[@]}" 2> /dev/null
-	for i in $(seq 0 $((images - 1))); do
-		name=x$i-$round
-		[ -s "$work/err.$name" ] && rerr=$((rerr + 1)) && head -3 "$work/err.$name" | sed 's/^/# /'
-		cmp -s "$work/got.$name" "$work/want$i" || rbad=$((rbad + 1))
-		mountpoint -q "$work/rm/$name" && umount "$work/rm/$name"
-		rm -f "$blobs/$name"
+	for x in "${names[@]}"; do
+		i=${x%%:*} name=${x#*:}
+		rok=$((rok + 1))
+		if [ -s "$work/err.$name" ]; then
+			rerr=$((rerr + 1))
+			head -3 "$work/err.$name" | sed "s/^/# $name: /"
+		fi
+		if ! cmp -s "$work/got.$name" "$work/want$i"; then
+			rbad=$((rbad + 1))
+			diff "$work/want$i" "$work/got.$name" | head -5 | sed "s/^/# $name: /"
+		fi
+		umount "$work/rm/$name"
 	done
+	for i in $(seq 0 $((images - 1))); do rm -f "$blobs/x$i-$round"; done
 	echo 3 > /proc/sys/vm/drop_caches
 done
-echo "# race: $race_rounds rounds of $images fresh images: $rbad wrong, $rerr with read errors, $rmnt mounts failed"
-check race.all_mounts test "$rmnt" = 0
+echo "# race: $race_rounds rounds of $images fresh images: $rok mounted ($rbad wrong, $rerr with read errors), $rmnt mounts failed"
+check race.mounted_some test "$rok" -gt 0
 check race.no_read_errors test "$rerr" = 0
-check race.sha256_all_files test "$rbad" = 0
+check race.sha256_every_mounted_image test "$rbad" = 0
 kill -TERM "$rpid"
 wait "$rpid"
 rc=$?
 import_results race < "$work/race.out"
 check_eq race.helper_exit 0 "$rc"
+eexist=$(sed -n 's/^# race: threads .* eexist \([0-9]*\).*/\1/p' "$work/race.out")
+check race.failed_mounts_within_eexist test "$rmnt" -le "${eexist:-0}"
 check race.devnode_free devnode_free 10
 
 tap_done
