@@ -33,7 +33,9 @@ ko=${NINEP_KO:-${CFRS_CACHE:-$HOME/.cache/cachefiles-rs}/9pfsc/$variant/9pfsc.ko
 [ -f "$ko" ] || { echo "1..0 # SKIP no $ko (run scripts/netfs-9p $variant)"; exit 0; }
 
 od_init ninep
-export_dir=$work/export
+# The export on the guest's ext4 scratch: diod cannot serve the guest's /tmp
+# (itself a 9p overlay of the host's): opens fail with ENOTDIR.
+export_dir=${CFRS_SCRATCH:-$work}/ninep-export
 cache_dir=${CFRS_SCRATCH:-$work}/ninep-cache
 mnt=$work/mnt
 mkdir -p "$export_dir" "$cache_dir" "$mnt"
