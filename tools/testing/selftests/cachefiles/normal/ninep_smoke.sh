@@ -155,7 +155,7 @@ read -r rd wr dl cwr crd lo <<< "$(delta "$s0" "$(snap)")"
 used=$(($(used_kib) - u0))
 echo "# figures first read: IO rd=$rd wr=$wr; netfs CaWr=$cwr CaRd=$crd; loopback rx $lo bytes; cache filesystem +$used KiB"
 if [ "${NINEP_VERBOSE:-0}" = 1 ]; then
-	sed 's/^/# /' /proc/fs/fscache/stats /proc/fs/netfs/stats
+	sed 's/^/# /' /proc/fs/netfs/stats # (includes fscache's)
 fi
 check first_read_wrote_cache [ "$wr" -gt 0 ]
 check first_read_from_server [ "$lo" -gt $((8 << 20)) ]
