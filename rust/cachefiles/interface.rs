@@ -6,7 +6,7 @@
 use crate::cachefiles::internal::{Cache, CacheVolume, Object};
 use crate::cachefiles::object::DIO_BLOCK_SIZE;
 use crate::kernel_ext::fscache::{
-    CacheOps, Cookie, CookieFlag, CookieLookup, CookieWithdrawal, Cres, ReadHole, Source,
+    CacheOps, Cookie, CookieFlag, CookieLookup, CookieWithdrawal, Cres, ReadHole, Source, Subreq,
     VolumeHandle, VolumeList, Want,
 };
 use crate::kernel_ext::trace::{self, Op};
@@ -39,16 +39,30 @@ impl CacheOps for Cache {
         Cache::withdraw_cookie(this, &cookie)
     }
 
-    /// Resizing is a no-op: on-demand objects are sized by the daemon.
-    fn resize_cookie(_this: &Self, _cres: &mut Cres<'_, Self>, _new_size: i64) {}
-
-    /// Invalidation is not supported: the cookie stops being cached.
-    fn invalidate_cookie(_this: &Self, _cookie: &Cookie<Self>) -> bool {
-        false
+    /// On-demand mode: a no-op (objects are sized by the daemon); normal
+    /// mode: `normal_object.rs`.
+    fn resize_cookie(this: &Self, cres: &mut Cres<'_, Self>, new_size: i64) {
+        if !this.ondemand() {
+            Cache::normal_resize(cres, new_size);
+        }
     }
 
-    /// Nothing to prepare: the netfs does not write to objects.
-    fn prepare_to_write(_this: &Self, _cookie: &Cookie<Self>) {}
+    /// On-demand mode: not supported (the cookie stops being cached);
+    /// normal mode: a new tmpfile (`normal_object.rs`).
+    fn invalidate_cookie(this: &Self, cookie: &Cookie<Self>) -> bool {
+        if this.ondemand() {
+            return false;
+        }
+        this.normal_invalidate(cookie)
+    }
+
+    /// On-demand mode: nothing (the netfs does not write); normal mode:
+    /// the dirty mark (`normal_object.rs`).
+    fn prepare_to_write(this: &Self, cookie: &Cookie<Self>) {
+        if !this.ondemand() {
+            this.normal_prepare_to_write(cookie);
+        }
+    }
 
     fn begin_operation(_this: &Self, cres: &mut Cres<'_, Self>, want: Want) -> bool {
         Cache::begin_operation(cres, want)
@@ -64,32 +78,64 @@ impl CacheOps for Cache {
         Cache::read_object(cres, pos, iter, hole)
     }
 
-    /// Writes are refused: on-demand data comes from the daemon.
+    /// On-demand mode: refused (the data comes from the daemon); normal
+    /// mode: written (`normal_io.rs`).
     fn write(
-        _this: &Self,
-        _cres: &mut Cres<'_, Self>,
-        _pos: i64,
-        _iter: &mut IovIter,
+        this: &Self,
+        cres: &mut Cres<'_, Self>,
+        pos: i64,
+        iter: &mut IovIter,
     ) -> Result<usize, Errno> {
-        Err(ENOBUFS)
+        if this.ondemand() {
+            return Err(ENOBUFS);
+        }
+        Cache::normal_write(cres, pos, iter)
     }
 
-    /// Reads outside on-demand mode go to the server.
-    fn prepare_read(_this: &Self, _cres: &mut Cres<'_, Self>, _i_size: u64) -> Source {
-        Source::DownloadFromServer
+    /// On-demand mode: from the server (EROFS uses
+    /// `prepare_ondemand_read`); normal mode: `normal_io.rs`.
+    fn prepare_read(this: &Self, subreq: &mut Subreq<'_, Self>, i_size: u64) -> Source {
+        if this.ondemand() {
+            return Source::DownloadFromServer;
+        }
+        Cache::normal_prepare_read(subreq, i_size)
     }
 
-    /// Writes are refused (`ENOBUFS`: the netfs then does not cache).
+    /// On-demand mode: refused (`ENOBUFS`: the netfs then does not
+    /// cache); normal mode: `normal_io.rs`.
     fn prepare_write(
-        _this: &Self,
-        _cres: &mut Cres<'_, Self>,
-        _start: &mut i64,
-        _len: &mut usize,
-        _upper_len: usize,
+        this: &Self,
+        cres: &mut Cres<'_, Self>,
+        start: &mut i64,
+        len: &mut usize,
+        upper_len: usize,
         _i_size: i64,
-        _no_space_allocated_yet: bool,
+        no_space_allocated_yet: bool,
     ) -> Result<(), Errno> {
-        Err(ENOBUFS)
+        if this.ondemand() {
+            return Err(ENOBUFS);
+        }
+        Cache::normal_prepare_write(cres, start, len, upper_len, no_space_allocated_yet)
+    }
+
+    /// On-demand mode: fails the subrequest (the netfs does not write to
+    /// on-demand objects); normal mode: `normal_io.rs`.
+    fn prepare_write_subreq(this: &Self, subreq: Subreq<'_, Self>) {
+        if this.ondemand() {
+            subreq.prepare_write_failed();
+            return;
+        }
+        Cache::normal_prepare_write_subreq(subreq)
+    }
+
+    /// On-demand mode: fails the subrequest with `ENOBUFS`; normal mode:
+    /// `normal_io.rs`.
+    fn issue_write(this: &Self, subreq: Subreq<'_, Self>) {
+        if this.ondemand() {
+            subreq.terminate_write(Err(ENOBUFS));
+            return;
+        }
+        Cache::normal_issue_write(subreq)
     }
 
     fn prepare_ondemand_read(
@@ -136,10 +182,6 @@ impl Cache {
     /// Finds or creates the backing file of `cookie` (C's
     /// `cachefiles_lookup_cookie`).
     pub(crate) fn lookup_cookie(self: &Arc<Self>, cookie: &CookieLookup<'_, Cache>) -> bool {
-        // Only on-demand mode is served; a normal-mode netfs runs uncached.
-        if !self.ondemand() {
-            return false;
-        }
         let Some(bound) = self.bound() else {
             return false;
         };

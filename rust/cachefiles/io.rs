@@ -5,7 +5,7 @@
 
 use crate::cachefiles::internal::{Cache, Object};
 use crate::kernel_ext::fscache::{
-    CookieFlag, Cres, ReadHole, Source, Want, SREQ_COPY_TO_CACHE, SREQ_ONDEMAND,
+    stats, CookieFlag, Cres, ReadHole, Source, Want, SREQ_COPY_TO_CACHE, SREQ_ONDEMAND,
 };
 use crate::kernel_ext::trace::{self, Op};
 use crate::kernel_ext::vfs::{FileRef, IoMode, IovIter, Whence};
@@ -41,6 +41,7 @@ impl Cache {
         if !cres.wait_for_operation(Want::Read) {
             return Err(ENOBUFS);
         }
+        stats::count_read();
         let file = cres.file().ok_or(ENOBUFS)?;
         let len = iter.count();
         let mut skipped = 0usize;

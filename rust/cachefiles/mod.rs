@@ -28,6 +28,8 @@
 //! 8. [`object`]: making objects (which initialises their re-open work)
 //!    and marking their files in use; [`io`]: reads (`io.c`);
 //! 9. [`lookup`]: an object's backing file (`namei.c`, second half);
+//!    [`normal_io`], [`normal_object`]: normal (non-on-demand) mode's
+//!    netfs I/O, resizing, invalidation (`io.c`, `interface.c`);
 //! 10. [`interface`]: the fscache operations (`interface.c`);
 //! 11. [`recovery`]: recovery without a keeper (cachefiles_rs only): the
 //!     registry of recoverable caches, orphaning, `attach`, expiry;
@@ -43,6 +45,8 @@ pub(crate) mod internal;
 pub(crate) mod io;
 pub(crate) mod lookup;
 pub(crate) mod namei;
+pub(crate) mod normal_io;
+pub(crate) mod normal_object;
 pub(crate) mod object;
 pub(crate) mod ondemand;
 pub(crate) mod recovery;

@@ -155,6 +155,21 @@ impl Cache {
             }
         }
     }
+
+    /// Removes the object's coherency xattr from its file, so that it is
+    /// not served again (C's `cachefiles_remove_object_xattr`).
+    pub(super) fn remove_object_xattr(&self, object: &Object, file: &FileRef) {
+        if let Err(e) = file.remove_xattr(xattr_name()) {
+            trace::vfs_error(object.debug_id, file.inode().ino(), -e.0, Op::Remxattr);
+            if e != ENOENT && e != ENODATA && e != ENOMEM {
+                self.io_error(format_args!(
+                    "Can't remove xattr from {} (error {})",
+                    file.inode().ino(),
+                    -e.0
+                ));
+            }
+        }
+    }
 }
 
 /// The xattr holding coherency data (`user.CacheFiles.cache`).

@@ -11,6 +11,8 @@
 #include <linux/capability.h>
 #include <linux/completion.h>
 #include <linux/fcntl.h>
+#include <linux/falloc.h>
+#include <linux/bio.h>
 #include <linux/cred.h>
 #include <linux/fs_struct.h>
 #include <linux/fscache-cache.h>
@@ -48,5 +50,9 @@ const unsigned int CFRS_FMODE_PWRITE_LSEEK = (__force unsigned int)(FMODE_PWRITE
 const int CFRS_SEEK_DATA = SEEK_DATA;
 const int CFRS_SEEK_HOLE = SEEK_HOLE;
 const unsigned int CFRS_S_IFREG_0600 = S_IFREG | 0600;
+const int CFRS_FALLOC_PUNCH_HOLE = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+const int CFRS_FALLOC_ZERO_RANGE = FALLOC_FL_ZERO_RANGE;
+const unsigned int CFRS_MAX_RW_COUNT = MAX_RW_COUNT;
+const unsigned int CFRS_BIO_MAX_VECS = BIO_MAX_VECS;
 
 #endif /* CFRS_BINDINGS_H */

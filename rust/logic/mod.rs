@@ -10,11 +10,14 @@
 //! * [`object_state`]: an object's on-demand state machine;
 //! * [`reqtable`]: the on-demand request table and its id allocators;
 //! * [`window`]: the range of a wider READ request (`read_window_kib`).
+//! * [`granule`]: normal-mode I/O arithmetic (read sources, write
+//!   rounding to pages and direct-I/O blocks, shortening).
 //! * [`recovery`]: recovery without a keeper (`recovery`, `attach`, the
 //!   registry of orphaned caches).
 
 pub(crate) mod cmd;
 pub(crate) mod errno;
+pub(crate) mod granule;
 pub(crate) mod layout;
 pub(crate) mod object_state;
 pub(crate) mod recovery;

@@ -166,6 +166,14 @@ impl<T: CacheTypes> Cookie<T> {
         }
     }
 
+    /// Lets I/O on the cookie resume after the backend invalidated its
+    /// object (`fscache_resume_after_invalidation`).
+    pub(crate) fn resume_after_invalidation(&self) {
+        // SAFETY: A live cookie (type invariants); fscache calls the
+        // invalidation callback with the cookie in its invalidating state.
+        unsafe { bindings::fscache_resume_after_invalidation(self.as_ptr()) };
+    }
+
     /// Sets the object size (on-demand mode: from the daemon's `copen`).
     pub(crate) fn set_object_size(&self, size: u64) {
         // SAFETY: As for `object_size`.

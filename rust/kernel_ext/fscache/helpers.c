@@ -107,3 +107,23 @@ void cfrs_volume_unlock(struct fscache_volume *volume)
 {
 	spin_unlock(&volume->lock);
 }
+
+void cfrs_fscache_count_read(void)
+{
+	fscache_count_read();
+}
+
+void cfrs_fscache_count_write(void)
+{
+	fscache_count_write();
+}
+
+void cfrs_fscache_count_no_write_space(void)
+{
+	fscache_count_no_write_space();
+}
+
+void cfrs_fscache_count_dio_misfit(void)
+{
+	fscache_count_dio_misfit();
+}

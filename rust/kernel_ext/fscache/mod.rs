@@ -20,6 +20,9 @@
 //!   of the cookie's state machine ([`CookieLookup`], [`CookieWithdrawal`]);
 //! * `cres.rs`: [`Cres`] (an operation's `netfs_cache_resources`),
 //!   [`Want`], [`Source`], [`ReadHole`], the `SREQ_*` flags;
+//! * `subreq.rs`: [`Subreq`] (a netfs subrequest handed to
+//!   `prepare_read`, `prepare_write_subreq`, `issue_write`) and [`stats`],
+//!   fscache's I/O counters;
 //! * `ops.rs`: [`CacheTypes`], the `#[vtable]` trait [`CacheOps`] and
 //!   [`OpsTable`], the C vtables, with the `fscache_cache_ops` trampolines;
 //!   `netfs_ops.rs`: the `netfs_cache_ops` trampolines.
@@ -41,6 +44,7 @@ mod cookie;
 mod cres;
 mod netfs_ops;
 mod ops;
+mod subreq;
 mod volume;
 mod volume_list;
 
@@ -48,5 +52,6 @@ pub(crate) use cache::CacheCookie;
 pub(crate) use cookie::{Cookie, CookieFlag, CookieLookup, CookieRef, CookieWithdrawal};
 pub(crate) use cres::{Cres, ReadHole, Source, Want, SREQ_COPY_TO_CACHE, SREQ_ONDEMAND};
 pub(crate) use ops::{CacheOps, CacheTypes, OpsTable};
+pub(crate) use subreq::{stats, Subreq};
 pub(crate) use volume::{VolumeHandle, VolumeRef};
 pub(crate) use volume_list::VolumeList;

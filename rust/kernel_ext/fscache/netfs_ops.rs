@@ -4,7 +4,7 @@
 //! [`OpsTable`] hands to each operation in `begin_operation` (the table
 //! itself is in `ops.rs`, next to the `fscache_cache_ops` one).
 
-use super::{CacheOps, OpsTable, ReadHole};
+use super::{CacheOps, OpsTable, ReadHole, Subreq};
 use crate::kernel_ext::bindings;
 use crate::kernel_ext::vfs::{FileRef, IovIter};
 use crate::logic::cmd::Errno;
@@ -97,16 +97,46 @@ impl<T: CacheOps> OpsTable<T> {
     /// # Safety
     ///
     /// Called by netfs with a valid `subreq` of a request whose
-    /// `cache_resources` were begun by `begin_operation`.
+    /// `cache_resources` were begun by `begin_operation`, owned by the
+    /// caller for the call.
     pub(super) unsafe extern "C" fn prepare_read(
         subreq: *mut bindings::netfs_io_subrequest,
         i_size: kernel::ffi::c_ulonglong,
     ) -> bindings::netfs_io_source {
         // SAFETY: netfs calls this through the request's own
         // `cache_resources`, which the subrequest points to.
-        let (this, mut c) =
+        let (this, _) =
             unsafe { Self::cres(core::ptr::addr_of_mut!((*(*subreq).rreq).cache_resources)) };
-        T::prepare_read(this, &mut c, i_size).to_raw()
+        // SAFETY: Guaranteed by the caller.
+        let mut s = unsafe { Subreq::from_raw(subreq) };
+        T::prepare_read(this, &mut s, i_size).to_raw()
+    }
+
+    /// # Safety
+    ///
+    /// Called by netfs with a valid write `subreq` of the cache stream of a
+    /// request whose `cache_resources` were begun by `begin_operation`.
+    pub(super) unsafe extern "C" fn prepare_write_subreq(
+        subreq: *mut bindings::netfs_io_subrequest,
+    ) {
+        // SAFETY: As in `prepare_read`.
+        let (this, _) =
+            unsafe { Self::cres(core::ptr::addr_of_mut!((*(*subreq).rreq).cache_resources)) };
+        // SAFETY: Guaranteed by the caller.
+        let s = unsafe { Subreq::from_raw(subreq) };
+        T::prepare_write_subreq(this, s);
+    }
+
+    /// # Safety
+    ///
+    /// As for `prepare_write_subreq`.
+    pub(super) unsafe extern "C" fn issue_write(subreq: *mut bindings::netfs_io_subrequest) {
+        // SAFETY: As in `prepare_read`.
+        let (this, _) =
+            unsafe { Self::cres(core::ptr::addr_of_mut!((*(*subreq).rreq).cache_resources)) };
+        // SAFETY: Guaranteed by the caller.
+        let s = unsafe { Subreq::from_raw(subreq) };
+        T::issue_write(this, s);
     }
 
     /// # Safety

@@ -13,7 +13,7 @@
 //! [`VolumeHandle`]s and [`Cres`].
 
 use super::{volume, Cookie, CookieLookup, CookieWithdrawal, Cres, ReadHole, Source};
-use super::{VolumeHandle, VolumeList, Want};
+use super::{Subreq, VolumeHandle, VolumeList, Want};
 use crate::kernel_ext::bindings;
 use crate::kernel_ext::vfs::IovIter;
 use crate::logic::cmd::Errno;
@@ -96,8 +96,18 @@ pub(crate) trait CacheOps: CacheTypes {
     ) -> Result<usize, Errno> {
         kernel::build_error!(VTABLE_DEFAULT_ERROR)
     }
-    /// Decides where a read of an object of `i_size` bytes comes from.
-    fn prepare_read(_this: &Self, _cres: &mut Cres<'_, Self>, _i_size: u64) -> Source {
+    /// Decides where the read `subreq` of an object of `i_size` bytes
+    /// comes from, maybe shortening it and setting its flags.
+    fn prepare_read(_this: &Self, _subreq: &mut Subreq<'_, Self>, _i_size: u64) -> Source {
+        kernel::build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// Prepares the write subrequest `subreq` of the cache stream (sets
+    /// the stream's limits; fails it if the object has no file).
+    fn prepare_write_subreq(_this: &Self, _subreq: Subreq<'_, Self>) {
+        kernel::build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// Writes the subrequest `subreq` to the cache and terminates it.
+    fn issue_write(_this: &Self, _subreq: Subreq<'_, Self>) {
         kernel::build_error!(VTABLE_DEFAULT_ERROR)
     }
     /// Prepares a write of `*len` bytes at `*start` (maybe moving both),
@@ -170,10 +180,10 @@ impl<T: CacheOps> OpsTable<T> {
         end_operation: Some(Self::end_operation),
         read: opt!(T::HAS_READ, Self::read),
         write: opt!(T::HAS_WRITE, Self::write),
-        issue_write: None,
+        issue_write: opt!(T::HAS_ISSUE_WRITE, Self::issue_write),
         expand_readahead: None,
         prepare_read: opt!(T::HAS_PREPARE_READ, Self::prepare_read),
-        prepare_write_subreq: None,
+        prepare_write_subreq: opt!(T::HAS_PREPARE_WRITE_SUBREQ, Self::prepare_write_subreq),
         prepare_write: opt!(T::HAS_PREPARE_WRITE, Self::prepare_write),
         prepare_ondemand_read: opt!(T::HAS_PREPARE_ONDEMAND_READ, Self::prepare_ondemand_read),
         query_occupancy: opt!(T::HAS_QUERY_OCCUPANCY, Self::query_occupancy),

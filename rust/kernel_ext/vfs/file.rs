@@ -163,6 +163,42 @@ impl FileRef {
         check(unsafe { bindings::vfs_truncate(&(*self.as_ptr()).f_path, size) } as i32)
     }
 
+    /// Punches a hole in `[off, off + len)` keeping the size
+    /// (`vfs_fallocate` with `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE`).
+    pub(crate) fn punch_hole(&self, off: i64, len: i64) -> Result<(), Errno> {
+        // SAFETY: The file is open.
+        check(unsafe {
+            bindings::vfs_fallocate(self.as_ptr(), bindings::CFRS_FALLOC_PUNCH_HOLE, off, len)
+        })
+    }
+
+    /// Zeroes `[off, off + len)` (`vfs_fallocate` with
+    /// `FALLOC_FL_ZERO_RANGE`).
+    pub(crate) fn zero_range(&self, off: i64, len: i64) -> Result<(), Errno> {
+        // SAFETY: The file is open.
+        check(unsafe {
+            bindings::vfs_fallocate(self.as_ptr(), bindings::CFRS_FALLOC_ZERO_RANGE, off, len)
+        })
+    }
+
+    /// Removes extended attribute `name` with write access to the file's
+    /// mount held meanwhile (`vfs_removexattr`).
+    pub(crate) fn remove_xattr(&self, name: &CStr) -> Result<(), Errno> {
+        // SAFETY: The file is open.
+        check(unsafe { bindings::mnt_want_write_file(self.as_ptr()) })?;
+        // SAFETY: The file pins its dentry; `name` is NUL-terminated.
+        let ret = unsafe {
+            bindings::vfs_removexattr(
+                core::ptr::addr_of_mut!(bindings::nop_mnt_idmap),
+                (*self.as_ptr()).f_path.dentry,
+                name.as_char_ptr(),
+            )
+        };
+        // SAFETY: Paired with the successful `mnt_want_write_file`.
+        unsafe { bindings::mnt_drop_write_file(self.as_ptr()) };
+        check(ret)
+    }
+
     /// Updates the access time (`touch_atime`).
     pub(crate) fn touch_atime(&self) {
         // SAFETY: The file is open, so its path is valid.

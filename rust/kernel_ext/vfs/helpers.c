@@ -141,3 +141,13 @@ void cfrs_memalloc_nofs_restore(unsigned int flags)
 {
 	memalloc_nofs_restore(flags);
 }
+
+void cfrs_iov_iter_truncate(struct iov_iter *i, size_t count)
+{
+	iov_iter_truncate(i, count);
+}
+
+void cfrs_iov_iter_reexpand(struct iov_iter *i, size_t count)
+{
+	iov_iter_reexpand(i, count);
+}

@@ -44,6 +44,8 @@ struct file *cfrs_get_file(struct file *f);
 void cfrs_init_sync_kiocb(struct kiocb *iocb, struct file *file, loff_t pos,
 			  bool write, bool direct);
 size_t cfrs_iov_iter_count(const struct iov_iter *i);
+void cfrs_iov_iter_truncate(struct iov_iter *i, size_t count);
+void cfrs_iov_iter_reexpand(struct iov_iter *i, size_t count);
 unsigned int cfrs_memalloc_nofs_save(void);
 void cfrs_memalloc_nofs_restore(unsigned int flags);
 

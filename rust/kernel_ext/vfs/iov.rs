@@ -44,4 +44,29 @@ impl IovIter {
         // SAFETY: A valid iterator we have exclusive use of.
         unsafe { bindings::iov_iter_zero(n, self.as_ptr()) };
     }
+
+    /// Skips the next `n` bytes (`iov_iter_advance`).
+    pub(crate) fn advance(&mut self, n: usize) {
+        // SAFETY: A valid iterator we have exclusive use of.
+        unsafe { bindings::iov_iter_advance(self.as_ptr(), n) };
+    }
+
+    /// Limits the iterator to `n` bytes (`iov_iter_truncate`; no-op if
+    /// fewer are left).
+    pub(crate) fn truncate(&mut self, n: usize) {
+        // SAFETY: A valid iterator we have exclusive use of.
+        unsafe { bindings::cfrs_iov_iter_truncate(self.as_ptr(), n) };
+    }
+
+    /// Sets the count back to `n` bytes (`iov_iter_reexpand`).
+    ///
+    /// # Safety
+    ///
+    /// The buffer behind the iterator must hold `n` more bytes from its
+    /// current position.
+    pub(crate) unsafe fn reexpand(&mut self, n: usize) {
+        // SAFETY: A valid iterator we have exclusive use of; the caller
+        // guarantees the buffer is large enough.
+        unsafe { bindings::cfrs_iov_iter_reexpand(self.as_ptr(), n) };
+    }
 }

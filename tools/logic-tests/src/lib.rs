@@ -48,6 +48,8 @@ pub mod object_state;
 #[path = "../../../rust/logic/reqtable.rs"]
 pub mod reqtable;
 
+#[path = "../../../rust/logic/granule.rs"]
+pub mod granule;
 #[path = "../../../rust/logic/recovery.rs"]
 pub mod recovery;
 #[path = "../../../rust/logic/window.rs"]
@@ -58,6 +60,9 @@ mod tests;
 
 #[cfg(test)]
 mod window_tests;
+
+#[cfg(test)]
+mod granule_tests;
 
 #[cfg(test)]
 mod layout_tests;

@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# ninep_smoke.sh: a network filesystem (9p) cached through a normal-mode
+# (non-on-demand) cache of the loaded module, C cachefiles.ko or
+# cachefiles_rs.ko (run under scripts/vm-run).
+#
+#   scripts/netfs-9p debug      # once, on the host: builds 9pfsc.ko
+#   scripts/vm-run --kernel debug --module c|rs -- \
+#       tools/testing/selftests/cachefiles/normal/ninep_smoke.sh
+#
+# The 9p client is the kernel's own (fs/9p) built with CONFIG_9P_FSCACHE as
+# filesystem "9pfsc" (scripts/netfs-9p; the test kernel's built-in 9p has no
+# fscache); the server is diod on loopback TCP in the guest.  A shell binder
+# keeps /dev/cachefiles open with `dir`, `tag`, `bind` (normal mode).
+#
+# Checks: the first read of every file equals the source (sha256) and
+# populates the cache (fscache "IO wr", netfs "CaWrOps WR", the backing
+# files' occupancy); after drop_caches the second read is served from the
+# cache (cache reads > 0, ~no bytes on the loopback: 9p metadata only).
+# (netfs's DownOps are not used: the guest's root filesystem is 9p too.)
+# an overwrite and a truncate through 9p are reflected; cached data survives
+# an unbind/rebind; with NINEP_SECOND_MODULE=c|rs the same cache directory
+# is then bound by that module and still serves the data from the cache.
+#
+# Environment: NINEP_KO (default: the 9pfsc.ko of the running kernel's
+# variant in ~/.cache/cachefiles-rs/9pfsc/), NINEP_SECOND_MODULE (c|rs).
+. "$(dirname "$0")/../ondemand/lib.sh"
+
+od_require root devnode diod sha256sum
+variant=release
+[ -e /sys/kernel/debug/kmemleak ] && variant=debug
+ko=${NINEP_KO:-${CFRS_CACHE:-$HOME/.cache/cachefiles-rs}/9pfsc/$variant/9pfsc.ko}
+[ -f "$ko" ] || { echo "1..0 # SKIP no $ko (run scripts/netfs-9p $variant)"; exit 0; }
+
+od_init ninep
+# The export on the guest's ext4 scratch: diod cannot serve the guest's /tmp
+# (itself a 9p overlay of the host's): opens fail with ENOTDIR.
+export_dir=${CFRS_SCRATCH:-$work}/ninep-export
+cache_dir=${CFRS_SCRATCH:-$work}/ninep-cache
+mnt=$work/mnt
+mkdir -p "$export_dir" "$cache_dir" "$mnt"
+port=5640
+
+# --- helpers ---------------------------------------------------------------------
+fsstat() { # fsstat KEY: a counter of /proc/fs/fscache/stats ("IO rd" -> rd=)
+	sed -n "s/^$1 *:.* $2=\([0-9]*\).*/\1/p" /proc/fs/fscache/stats
+}
+nfstat() { # nfstat LINE KEY: a counter of /proc/fs/netfs/stats
+	sed -n "s/^$1 *:.*[ ]$2=\([0-9]*\).*/\1/p" /proc/fs/netfs/stats
+}
+lo_bytes() { cat /sys/class/net/lo/statistics/rx_bytes; }
+snap() { # snap: counters now, as "rd wr dl cwr crd lo"
+	echo "$(fsstat IO rd) $(fsstat IO wr) $(nfstat DownOps DL) $(nfstat CaWrOps WR) $(nfstat CaRdOps RD) $(lo_bytes)"
+}
+delta() { # delta BEFORE AFTER: prints "rd wr dl cwr crd lo" differences
+	local -a a b
+	read -r -a a <<< "$1"
+	read -r -a b <<< "$2"
+	echo "$((b[0] - a[0])) $((b[1] - a[1])) $((b[2] - a[2])) $((b[3] - a[3])) $((b[4] - a[4])) $((b[5] - a[5]))"
+}
+cache_kib() { du -sk "$cache_dir/cache" 2>/dev/null | cut -f1; }
+# KiB used on the cache's filesystem: counts the objects still being
+# tmpfiles (linked in only at withdrawal), which du cannot see.
+used_kib() { sync; df -k --output=used "$cache_dir" | tail -n 1 | tr -d ' '; }
+
+binder_pid=""
+bind_cache() { # bind_cache: dir, tag, bind on a devnode fd kept open by a background shell
+	rm -f "$work/ctl" "$work/bound"
+	mkfifo "$work/ctl"
+	(
+		exec 3<> /dev/cachefiles || exit 1
+		printf 'dir %s' "$cache_dir" >&3 || exit 2
+		printf 'tag ninep' >&3 || exit 3
+		printf 'bind' >&3 || exit 4
+		echo bound > "$work/bound"
+		read -r _ < "$work/ctl"
+		exec 3>&-
+	) &
+	binder_pid=$!
+	local i
+	for i in $(seq 1 100); do
+		[ -e "$work/bound" ] && return 0
+		kill -0 "$binder_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	return 1
+}
+unbind_cache() {
+	[ -n "$binder_pid" ] || return 0
+	echo > "$work/ctl"
+	wait "$binder_pid"
+	binder_pid=""
+	devnode_free 10
+}
+od_cleanup_hook ninep_cleanup
+diod_pid=""
+ninep_cleanup() {
+	mountpoint -q "$mnt" && umount "$mnt"
+	[ -z "$diod_pid" ] || { kill "$diod_pid" 2>/dev/null; wait "$diod_pid" 2>/dev/null; }
+	unbind_cache
+	grep -q '^9pfsc ' /proc/modules && rmmod 9pfsc
+	if [ -n "$second" ] && [ "$second" != "$CFRS_MODULE" ]; then
+		grep -q "^$second_name " /proc/modules && rmmod "$second_name"
+		grep -q "^$CFRS_MODULE_NAME " /proc/modules || insmod "$CFRS_MODULE_KO"
+	fi
+}
+mount_9p() {
+	# ignoreqv: diod's qids have version 0, with which 9p reads and
+	# writes uncached (P9L_DIRECT) unless told to ignore it.
+	mount -t 9pfsc -o "trans=tcp,port=$port,version=9p2000.L,aname=$export_dir,cache=fscache,ignoreqv,access=any,uname=root" \
+		127.0.0.1 "$mnt"
+}
+sums_of() { (cd "$1" && find . -type f | sort | xargs sha256sum); }
+read_all_9p() { (cd "$mnt" && find . -type f | sort | xargs cat) > /dev/null; }
+dropc() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+check_sums() { # check_sums NAME: sha256 of every file through 9p = the export's
+	local want got
+	want=$(sums_of "$export_dir")
+	got=$(sums_of "$mnt")
+	check_eq "$1" "$want" "$got"
+}
+
+# --- setup -------------------------------------------------------------------------
+ip link set lo up 2>/dev/null || ifconfig lo up 2>/dev/null
+second=${NINEP_SECOND_MODULE:-}
+case $second in
+"") ;;
+c) second_name=cachefiles second_ko=$CFRS_C_KO ;;
+rs) second_name=cachefiles_rs second_ko=$CFRS_RS_KO ;;
+*) echo "1..0 # SKIP NINEP_SECOND_MODULE=$second (c|rs)"; exit 0 ;;
+esac
+section "module $CFRS_MODULE, 9pfsc $ko"
+check insmod_9pfsc insmod "$ko"
+head -c $((8 << 20)) /dev/urandom > "$export_dir/big"
+head -c 1 /dev/urandom > "$export_dir/one"
+head -c 5000 /dev/urandom > "$export_dir/small"
+head -c $((300 << 10)) /dev/urandom > "$export_dir/medium"
+: > "$export_dir/empty"
+diod -f -n -c /dev/null -l "127.0.0.1:$port" -e "$export_dir" -L "$work/diod.log" &
+diod_pid=$!
+for i in $(seq 1 50); do (exec 5<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.2; done
+check bind bind_cache
+check mount mount_9p
+
+# --- first read populates the cache --------------------------------------------------
+section "first read"
+u0=$(used_kib)
+s0=$(snap)
+check_sums first_read_sha256
+# netfs copies what it read to the cache at writeback (the folios are
+# marked for the cache only).
+sync
+read -r rd wr dl cwr crd lo <<< "$(delta "$s0" "$(snap)")"
+used=$(($(used_kib) - u0))
+echo "# figures first read: IO rd=$rd wr=$wr; netfs CaWr=$cwr CaRd=$crd; loopback rx $lo bytes; cache filesystem +$used KiB"
+if [ "${NINEP_VERBOSE:-0}" = 1 ]; then
+	sed 's/^/# /' /proc/fs/netfs/stats # (includes fscache's)
+fi
+check first_read_wrote_cache [ "$wr" -gt 0 ]
+check first_read_from_server [ "$lo" -gt $((8 << 20)) ]
+check cache_occupancy_8mib [ "$used" -ge 8192 ]
+echo "# backing files: $(find "$cache_dir/cache" -type f | wc -l) (tmpfiles are linked at withdrawal)"
+
+# --- second read from the cache --------------------------------------------------
+second_read() { # second_read NAME: read after drop_caches, served from the cache
+	dropc
+	local s r w d c cr l
+	s=$(snap)
+	check_sums "$1_sha256"
+	read -r r w d c cr l <<< "$(delta "$s" "$(snap)")"
+	echo "# figures $1: IO rd=$r wr=$w; netfs CaWr=$c CaRd=$cr; loopback rx $l bytes"
+	check "$1_cache_reads" [ "$r" -gt 0 ]
+	# 9p metadata (walk, getattr, open) only: far below the 8 MiB file.
+	check "$1_few_server_bytes" [ "$l" -lt $((512 << 10)) ]
+}
+section "second read after drop_caches"
+second_read second_read
+
+# --- overwrite and truncate through 9p --------------------------------------------------
+section "overwrite"
+check overwrite dd if=/dev/urandom of="$mnt/big" bs=64k seek=16 count=16 conv=notrunc status=none
+dropc
+check_sums overwrite_sha256
+dropc
+check_sums overwrite_reread_sha256
+section "truncate"
+check truncate truncate -s $(((5 << 20) + 1000)) "$mnt/big"
+check_eq truncate_size $(((5 << 20) + 1000)) "$(stat -c %s "$export_dir/big")"
+dropc
+check_sums truncate_sha256
+dropc
+check_sums truncate_reread_sha256
+check append dd if=/dev/urandom of="$mnt/medium" bs=4k count=3 oflag=append conv=notrunc status=none
+dropc
+check_sums append_sha256
+# Warm the cache again for what follows.
+dropc
+read_all_9p
+
+# --- unbind / rebind ---------------------------------------------------------------------
+section "unbind and rebind"
+umount "$mnt"
+check unbind unbind_cache
+check rebind bind_cache
+check remount mount_9p
+read_all_9p   # fills what the first pass after the changes did not
+umount "$mnt"
+mount_9p
+second_read rebind_read
+
+# --- interchange ---------------------------------------------------------------------------
+if [ -n "$second" ]; then
+	section "interchange: the cache directory bound by $second"
+	umount "$mnt"
+	check unbind_first unbind_cache
+	rmmod "$CFRS_MODULE_NAME"
+	check "insmod_$second_name" insmod "$second_ko"
+	check bind_second bind_cache
+	check mount_second mount_9p
+	second_read "second_module_read"
+	umount "$mnt"
+	check unbind_second unbind_cache
+	rmmod "$second_name"
+	insmod "$CFRS_MODULE_KO"
+fi
+section "done"
+tap_done
