@@ -196,7 +196,7 @@ run_config() {
 		fi
 		kill -TERM $pid 2>/dev/null
 		wait $pid
-		grep -E " (ERROR|WARN) " "$dlog" | head -5 | sed "s/^/# $cfg daemon: /"
+		grep -E " (ERROR|WARN) |serving blobs|copy_file_range" "$dlog" | head -6 | sed "s/^/# $cfg daemon: /"
 		if [ "$cfg" = c ] || [ "$cfg" = rs-direct ]; then
 			dispatch
 			if [ "$devnode" = 1 ]; then
