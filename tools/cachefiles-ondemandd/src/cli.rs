@@ -43,6 +43,13 @@ Serves cachefiles on-demand requests (EROFS over fscache) from the files of
   --blobs DIR         directory holding the blobs
   --stats FILE        rewrite request counters to FILE after each batch
   --log-level LEVEL   error, warn, info (default) or debug
+  --workers N         serve READs with N threads (1-1024; default: the
+                      number of online CPUs); OPEN and CLOSE stay with the
+                      thread reading the devnode, in order.  1: that
+                      thread serves everything itself
+  --prefetch          after each OPEN, fill the object's whole blob into
+                      the cache in the background (1 MiB steps; READs go
+                      first)
   --read-delay MS     testing: sleep MS before serving each READ (a slow
                       backend; makes failover tests hit in-flight READs)
   --fault KIND:BLOB   testing: misbehave on the READs of blob BLOB:
@@ -131,6 +138,20 @@ pub struct Options {
     pub read_delay_ms: u64,
     /// Testing: a misbehaviour to inject.
     pub fault: Option<Fault>,
+    /// `--workers N` (None: the number of online CPUs).
+    pub workers: Option<usize>,
+    /// `--prefetch`.
+    pub prefetch: bool,
+}
+
+/// Most `--workers` accepted.
+pub const MAX_WORKERS: usize = 1024;
+
+/// The default number of workers: the online CPUs (at least 1).
+pub fn default_workers() -> usize {
+    // SAFETY: sysconf only reads system information.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    usize::try_from(n).unwrap_or(1).clamp(1, MAX_WORKERS)
 }
 
 /// Result of parsing: run, or print help.
@@ -248,6 +269,8 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
     let mut stats = None;
     let mut buffered = None;
     let mut recovery = None;
+    let mut workers = None;
+    let mut prefetch = false;
     let mut level = Level::Info;
     while let Some(arg) = it.next() {
         if arg == "-h" || arg == "--help" {
@@ -261,6 +284,18 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
             }
         };
         match name.as_str() {
+            "--workers" => {
+                let v = value()?;
+                match v.parse::<usize>() {
+                    Ok(n) if (1..=MAX_WORKERS).contains(&n) => workers = Some(n),
+                    _ => {
+                        return Err(format!(
+                            "--workers: '{v}' is not a number from 1 to {MAX_WORKERS}"
+                        ))
+                    }
+                }
+            }
+            "--prefetch" if inline.is_none() => prefetch = true,
             "--cache-dir" => cache_dir = Some(PathBuf::from(value()?)),
             "--blobs" => blobs = Some(PathBuf::from(value()?)),
             "--tag" => tag = Some(value()?),
@@ -331,6 +366,8 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
         log_level: level,
         read_delay_ms,
         fault,
+        workers,
+        prefetch,
     }))
 }
 
@@ -386,8 +423,44 @@ mod tests {
                 log_level: Level::Debug,
                 read_delay_ms: 0,
                 fault: None,
+                workers: None,
+                prefetch: false,
             }))
         );
+    }
+
+    #[test]
+    fn workers_and_prefetch() {
+        let run = |args: &[&str]| match p(args) {
+            Ok(Parsed::Run(o)) => Ok((o.workers, o.prefetch)),
+            Ok(other) => Err(format!("{other:?}")),
+            Err(e) => Err(e),
+        };
+        let base = ["--fd", "3", "--blobs", "/b"];
+        let with = |extra: &[&str]| {
+            let mut v = base.to_vec();
+            v.extend_from_slice(extra);
+            run(&v)
+        };
+        assert_eq!(run(&base), Ok((None, false)));
+        assert_eq!(with(&["--workers", "1"]), Ok((Some(1), false)));
+        assert_eq!(with(&["--workers=8", "--prefetch"]), Ok((Some(8), true)));
+        assert_eq!(with(&["--workers", "1024"]), Ok((Some(1024), false)));
+        for bad in ["0", "1025", "-1", "x", ""] {
+            assert!(with(&["--workers", bad]).is_err(), "{bad}");
+        }
+        assert!(with(&["--workers"]).is_err());
+        assert!(with(&["--prefetch=yes"]).is_err());
+        // The supervisor passes them on to its daemon.
+        match sup(&["--", "--blobs", "/b", "--workers", "3", "--prefetch"]) {
+            Ok(Parsed::Supervise(o)) => assert_eq!(
+                o.daemon_args,
+                ["--blobs", "/b", "--workers", "3", "--prefetch"]
+            ),
+            other => panic!("{other:?}"),
+        }
+        let d = default_workers();
+        assert!((1..=MAX_WORKERS).contains(&d));
     }
 
     #[test]

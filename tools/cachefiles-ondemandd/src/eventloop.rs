@@ -3,7 +3,6 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::Path;
 
 use crate::devnode::{describe, Devnode};
 use crate::protocol::MSG_MAX_SIZE;
@@ -135,7 +134,7 @@ fn drain(dev: &Devnode, server: &mut Server) {
             Ok(0) => return,
             Ok(n) => server.handle_raw(dev, &buf[..n]),
             Err(e) => {
-                server.stats.errors += 1;
+                server.count(|s| s.errors += 1);
                 errors += 1;
                 error!("read from the devnode failed: {}", describe(&e));
                 // EMFILE/ENFILE/ENOMEM/EEXIST/EBUSY fail only the request in
@@ -162,21 +161,16 @@ fn drain(dev: &Devnode, server: &mut Server) {
 
 /// Runs until SIGTERM/SIGINT arrive on `sfd` (from
 /// [`termination_signalfd`]).  Returns the signal that stopped the loop.
-pub fn run(
-    dev: &Devnode,
-    sfd: &OwnedFd,
-    server: &mut Server,
-    stats_path: Option<&Path>,
-) -> io::Result<u32> {
+pub fn run(dev: &Devnode, sfd: &OwnedFd, server: &mut Server) -> io::Result<u32> {
     let ep = Epoll::new()?;
     server.reserve_fd(sfd.as_raw_fd());
     server.reserve_fd(ep.fd.as_raw_fd());
     ep.add(dev.raw(), TOKEN_DEVNODE)?;
     ep.add(sfd.as_raw_fd(), TOKEN_SIGNAL)?;
-    write_stats(server, stats_path);
+    server.write_stats();
     // Serve anything queued before we started waiting.
     drain(dev, server);
-    write_stats(server, stats_path);
+    server.write_stats();
     loop {
         for (token, events) in ep.wait()? {
             match token {
@@ -188,7 +182,7 @@ pub fn run(
                 TOKEN_DEVNODE => {
                     debug!("devnode ready (events {events:#x})");
                     drain(dev, server);
-                    write_stats(server, stats_path);
+                    server.write_stats();
                 }
                 _ => {}
             }
@@ -196,16 +190,7 @@ pub fn run(
     }
 }
 
-/// Rewrites the stats file, if configured.
-pub fn write_stats(server: &Server, path: Option<&Path>) {
-    if let Some(p) = path {
-        if let Err(e) = server.stats.write_file(p) {
-            error!("cannot write stats file {}: {}", p.display(), describe(&e));
-        }
-    }
-}
-
 /// Logs the end-of-run summary.
 pub fn log_summary(server: &Server) {
-    info!("summary: {}", server.stats.summary());
+    info!("summary: {}", server.stats().summary());
 }

@@ -15,9 +15,12 @@ mod devnode;
 mod eventloop;
 mod fault;
 mod fdpass;
+mod fill;
 mod log;
 mod objects;
+mod pool;
 mod protocol;
+mod read;
 mod recovery;
 mod sdnotify;
 mod server;
@@ -168,10 +171,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut server = server::Server::new(blobs);
+    let cfg = server::Config {
+        workers: opts.workers.unwrap_or_else(cli::default_workers),
+        prefetch: opts.prefetch,
+        read_delay: std::time::Duration::from_millis(opts.read_delay_ms),
+        stats_path: opts.stats.clone(),
+    };
+    let mut server = match server::Server::with_config(blobs, &cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("cannot start the worker threads: {}", describe(&e));
+            return ExitCode::FAILURE;
+        }
+    };
     if opts.read_delay_ms > 0 {
         info!("testing: delaying every READ by {} ms", opts.read_delay_ms);
-        server.set_read_delay(std::time::Duration::from_millis(opts.read_delay_ms));
     }
     if let Some(f) = &opts.fault {
         info!(
@@ -180,12 +194,22 @@ fn main() -> ExitCode {
         );
         server.set_fault(f.clone());
     }
-    info!("serving blobs from {}", opts.blobs.display());
-    let result = eventloop::run(&dev, &sfd, &mut server, opts.stats.as_deref());
+    info!(
+        "serving blobs from {} ({}{})",
+        opts.blobs.display(),
+        if cfg.workers > 1 {
+            format!("READs by {} worker threads", server.worker_threads())
+        } else {
+            "READs by the dispatcher".to_string()
+        },
+        if cfg.prefetch { ", prefetch" } else { "" }
+    );
+    let result = eventloop::run(&dev, &sfd, &mut server);
     info!("shutting down with {} open objects", server.open_objects());
+    // The READs handed to the workers are served before the anon fds close.
     let closed = server.close_all();
     drop(dev);
-    eventloop::write_stats(&server, opts.stats.as_deref());
+    server.write_stats();
     eventloop::log_summary(&server);
     match result {
         Ok(sig) => {

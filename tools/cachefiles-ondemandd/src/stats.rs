@@ -22,13 +22,16 @@ pub struct Stats {
     pub errors: u64,
     /// Testing: faults injected (`--fault`).
     pub faults: u64,
+    /// Blob bytes written by the background fill (`--prefetch`; also
+    /// counted in `bytes`).
+    pub prefetched: u64,
 }
 
 impl Stats {
     /// `key=value` lines, stable for scripts.
     pub fn render(&self) -> String {
         format!(
-            "open={}\nopen_ok={}\nopen_failed={}\nclose={}\nread={}\nbytes={}\nerrors={}\nfaults={}\n",
+            "open={}\nopen_ok={}\nopen_failed={}\nclose={}\nread={}\nbytes={}\nerrors={}\nfaults={}\nprefetched={}\n",
             self.open,
             self.open_ok,
             self.open_failed,
@@ -36,7 +39,8 @@ impl Stats {
             self.read,
             self.bytes,
             self.errors,
-            self.faults
+            self.faults,
+            self.prefetched
         )
     }
 
@@ -52,6 +56,9 @@ impl Stats {
             self.bytes,
             self.errors
         );
+        if self.prefetched > 0 {
+            s.push_str(&format!(" ({} by prefetch)", self.prefetched));
+        }
         if self.faults > 0 {
             s.push_str(&format!(", {} faults injected", self.faults));
         }
@@ -82,6 +89,7 @@ mod tests {
             bytes: 4096,
             errors: 0,
             faults: 0,
+            prefetched: 0,
         };
         assert!(s.render().contains("\nread=5\n"));
         assert!(s.summary().contains("READ 5"));
