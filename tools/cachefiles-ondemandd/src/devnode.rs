@@ -267,33 +267,16 @@ pub fn copy_range(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::tmpfile;
     use std::io::{Read, Seek, Write};
-
-    fn tmpfile() -> std::fs::File {
-        let dir = std::env::temp_dir();
-        let path = dir.join(format!(
-            "cfod-test-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
-        std::fs::remove_file(&path).unwrap();
-        f
-    }
 
     #[test]
     fn copy_range_pads_and_chunks() {
         // A regular file stands in for the anon fd.
-        let mut blob = tmpfile();
+        let mut blob = tmpfile("blob");
         let data: Vec<u8> = (0..10000u32).map(|i| (i % 251) as u8 + 1).collect();
         blob.write_all(&data).unwrap();
-        let mut dst = tmpfile();
+        let mut dst = tmpfile("dst");
         let dst_fd: OwnedFd = dst.try_clone().unwrap().into();
         let plan = align::plan_write(5000, 100_000, 10000).unwrap();
         let mut buf = AlignedBuf::new(4096); // forces two chunks
@@ -310,7 +293,7 @@ mod tests {
 
     #[test]
     fn adopt_refuses_reserved_and_closed() {
-        let f = tmpfile();
+        let f = tmpfile("f");
         let raw = f.as_raw_fd();
         assert!(adopt_anon_fd(raw as u32, &[raw]).is_none());
         assert!(adopt_anon_fd(u32::MAX, &[]).is_none());

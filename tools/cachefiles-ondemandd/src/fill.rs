@@ -177,24 +177,8 @@ impl Filler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::tmpfile;
     use std::io::{Read, Seek, Write};
-
-    fn tmpfile(tag: &str) -> std::fs::File {
-        let path = std::env::temp_dir().join(format!(
-            "cfod-fill-{}-{tag}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
-        std::fs::remove_file(&path).unwrap();
-        f
-    }
 
     fn blob_and_dst(tag: &str) -> (std::fs::File, Vec<u8>, std::fs::File, OwnedFd) {
         let mut blob = tmpfile(&format!("{tag}-b"));

@@ -26,6 +26,8 @@ mod sdnotify;
 mod server;
 mod stats;
 mod supervise;
+#[cfg(test)]
+mod testutil;
 
 use std::process::ExitCode;
 
