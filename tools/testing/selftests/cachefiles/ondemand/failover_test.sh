@@ -61,27 +61,6 @@ keep_logs() {
 }
 od_cleanup_hook keep_logs
 
-# The running daemon child of the supervisor, if any, from the
-# supervisor's --child-pidfile; only shell builtins (every exec costs
-# 100+ ms on the TCG debug kernel, which would stretch the kill cadence).
-child_of() { # sets CHILD
-	local c st rest
-	CHILD=
-	{ read -r c < "$pidfile"; } 2> /dev/null || return 0
-	{ read -r _ _ st rest < "/proc/$c/stat"; } 2> /dev/null || return 0
-	[ "$st" = Z ] || CHILD=$c
-}
-
-# Waits (up to 20 s) for a running daemon child other than $1; sets CHILD.
-wait_new_child() { # wait_new_child OLD_PID
-	for _ in $(seq 1 1000); do
-		child_of
-		[ -n "$CHILD" ] && [ "$CHILD" != "$1" ] && return 0
-		bsleep 0.02
-	done
-	return 1
-}
-
 # For kill_rounds: SIGKILL the supervisor's child, wait for the next one.
 kill_child() {
 	local t1 killed=0

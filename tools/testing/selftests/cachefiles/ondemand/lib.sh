@@ -18,6 +18,7 @@
 #   check_read_fails NAME FILE  ok iff reading FILE fails, and without hanging
 #   devnode_free [SECONDS]      /dev/cachefiles can be opened (nobody holds it)
 #   daemon_start / daemon_stop / wait_gone / wait_ready
+#   child_of / wait_new_child   the child of a supervisor (--child-pidfile $pidfile)
 #   bsleep / rand_sleep / make_round_tree / kill_rounds / fresh_image_read
 #                         (daemon-kill rounds)
 #   read_errno FILE       errno name of one read(2) of FILE, or 0
@@ -233,6 +234,26 @@ devnode_free() {
 	for i in $(seq 0 $((${1:-0} * 10))); do
 		[ "$i" = 0 ] || sleep 0.1
 		(exec 3<> /dev/cachefiles) 2> /dev/null && return 0
+	done
+	return 1
+}
+
+# The running daemon child of a supervisor started with --child-pidfile
+# $pidfile, if any; only shell builtins (every exec costs 100+ ms on the
+# TCG debug kernel, which would stretch a kill cadence).
+child_of() { # sets CHILD
+	local c st rest
+	CHILD=
+	{ read -r c < "$pidfile"; } 2> /dev/null || return 0
+	{ read -r _ _ st rest < "/proc/$c/stat"; } 2> /dev/null || return 0
+	[ "$st" = Z ] || CHILD=$c
+}
+# Waits (up to 20 s) for a running daemon child other than OLD_PID; sets CHILD.
+wait_new_child() { # wait_new_child OLD_PID
+	for _ in $(seq 1 1000); do
+		child_of
+		[ -n "$CHILD" ] && [ "$CHILD" != "$1" ] && return 0
+		bsleep 0.02
 	done
 	return 1
 }

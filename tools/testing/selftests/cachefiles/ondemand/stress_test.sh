@@ -58,23 +58,6 @@ mkdir -p "$cache" "$blobs"
 stop_loops() { : > "$stop"; }
 od_cleanup_hook stop_loops
 
-# The supervisor's running child (CHILD), as failover_test.sh.
-child_of() {
-	local c st rest
-	CHILD=
-	{ read -r c < "$pidfile"; } 2> /dev/null || return 0
-	{ read -r _ _ st rest < "/proc/$c/stat"; } 2> /dev/null || return 0
-	[ "$st" = Z ] || CHILD=$c
-}
-wait_new_child() { # wait_new_child OLD_PID: up to 20 s
-	for _ in $(seq 1 1000); do
-		child_of
-		[ -n "$CHILD" ] && [ "$CHILD" != "$1" ] && return 0
-		bsleep 0.02
-	done
-	return 1
-}
-
 # --- images -----------------------------------------------------------------------
 for i in $(seq 0 $((images - 1))); do
 	make_round_tree "$work/src$i" "$kib"
