@@ -159,9 +159,20 @@ def plots(figs, samples, configs, ns, outdir):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("# no matplotlib: no plots (scripts/setup-host installs python3-matplotlib)", file=sys.stderr)
+        print("# no matplotlib: no plots (scripts/bench installs python3-matplotlib)", file=sys.stderr)
         return []
     made = []
+
+    def save(fig, name, ax=None):
+        """Grid and legend on AX (if any), then FIG written as OUTDIR/NAME."""
+        if ax is not None:
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(f"{outdir}/{name}", dpi=110)
+        plt.close(fig)
+        made.append(name)
+
     # Throughput bars with min-max error bars.
     cases = [c for c in CASES if c[2]]
     fig, axes = plt.subplots(1, len(cases), figsize=(5 * len(cases), 4.5))
@@ -180,10 +191,7 @@ def plots(figs, samples, configs, ns, outdir):
         ax.set_xticks(range(len(xs)))
         ax.set_xticklabels(xs, rotation=35, ha="right", fontsize=8)
         ax.set_title(label, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(f"{outdir}/throughput.png", dpi=110)
-    plt.close(fig)
-    made.append("throughput.png")
+    save(fig, "throughput.png")
     # Latency CDF of every random read of every round.
     if samples:
         fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -195,12 +203,7 @@ def plots(figs, samples, configs, ns, outdir):
         ax.set_xscale("log")
         ax.set_xlabel("latency of one cold 4 KiB pread (µs, log)")
         ax.set_ylabel("fraction of reads")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(f"{outdir}/latency_cdf.png", dpi=110)
-        plt.close(fig)
-        made.append("latency_cdf.png")
+        save(fig, "latency_cdf.png", ax)
     # Dispatch cost vs pending.
     if ns:
         fig, ax = plt.subplots(figsize=(6, 4.5))
@@ -219,12 +222,7 @@ def plots(figs, samples, configs, ns, outdir):
         ax.set_yscale("log")
         ax.set_xlabel("READ requests pending")
         ax.set_ylabel("µs per operation (log)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(f"{outdir}/dispatch.png", dpi=110)
-        plt.close(fig)
-        made.append("dispatch.png")
+        save(fig, "dispatch.png", ax)
     return made
 
 
