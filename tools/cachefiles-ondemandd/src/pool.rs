@@ -83,6 +83,11 @@ fn worker(inner: &Inner) {
             }
             Job::Fill(o) => {
                 let more = read::fill_step(&inner.shared, &o, &mut buf);
+                if !more {
+                    // The blob is filled: `prefetched=` in the stats file
+                    // says so (nothing else may rewrite it soon).
+                    inner.shared.write_stats();
+                }
                 let mut q = lock(&inner.q);
                 q.filling -= 1;
                 if more && !q.stop {
