@@ -96,7 +96,8 @@ static inline int cread(int fd, unsigned long id)
  * Copies bytes OFF..OFF+LEN of the blob FROM, widened to whole 4 KiB pages
  * and cut at SIZE rounded up to a page (the blob's tail is zero-filled),
  * into the anon fd TO, CHUNK bytes (at most 1 MiB) per write, from a
- * page-aligned buffer (the anon fd takes direct I/O).  0 or an errno.
+ * page-aligned buffer of the calling thread's (the anon fd takes direct
+ * I/O).  0 or an errno.
  */
 static inline int copy_pages(int from, int to, uint64_t off, uint64_t len, uint64_t size,
 			     size_t chunk)
@@ -105,7 +106,8 @@ static inline int copy_pages(int from, int to, uint64_t off, uint64_t len, uint6
 	uint64_t start = off & ~(page - 1);
 	uint64_t end = (off + len + page - 1) & ~(page - 1);
 	uint64_t limit = (size + page - 1) & ~(page - 1);
-	static void *buf;
+	/* One buffer per thread: ondemand_race serves with several. */
+	static __thread void *buf;
 
 	if (chunk > (1 << 20))
 		chunk = 1 << 20;

@@ -168,36 +168,6 @@ static void do_open(struct cachefiles_msg *m, ssize_t len)
 	pthread_mutex_unlock(&lock);
 }
 
-/*
- * copy_pages() of od_common.h with a buffer of the calling thread's own
- * (od_common.h's is one static buffer: two threads would write each
- * other's data).  Whole 4 KiB pages, the blob's tail zero-filled.
- */
-static int copy_range(int from, int to, uint64_t off, uint64_t len, uint64_t size)
-{
-	static __thread void *buf;
-	const uint64_t page = 4096, chunk = 256 << 10;
-	uint64_t start = off & ~(page - 1);
-	uint64_t end = (off + len + page - 1) & ~(page - 1);
-	uint64_t limit = (size + page - 1) & ~(page - 1);
-
-	if (!buf && posix_memalign(&buf, page, chunk))
-		return ENOMEM;
-	if (end > limit)
-		end = limit;
-	while (start < end) {
-		size_t n = end - start > chunk ? chunk : end - start;
-
-		memset(buf, 0, n);
-		if (pread(from, buf, n, start) < 0)
-			return errno;
-		if (pwrite(to, buf, n, start) != (ssize_t)n)
-			return errno ? errno : EIO;
-		start += n;
-	}
-	return 0;
-}
-
 /* READ: fill the range from the blob through a dup of the anon fd, complete. */
 static void do_read(struct cachefiles_msg *m, ssize_t len)
 {
@@ -224,7 +194,7 @@ static void do_read(struct cachefiles_msg *m, ssize_t len)
 			close(blob);
 		return;
 	}
-	r = copy_range(blob, fd, rd->off, rd->len, size);
+	r = copy_pages(blob, fd, rd->off, rd->len, size, 256 << 10);
 	pthread_mutex_lock(&lock);
 	if (r)
 		write_err++;
