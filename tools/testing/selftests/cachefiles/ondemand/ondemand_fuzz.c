@@ -1342,14 +1342,24 @@ static long long now_us(void)
 /* One operation chosen by W (0 .. 9999); returns its kind. */
 static enum cat one_op(int w)
 {
+	/*
+	 * No devnode: mostly try to bind again.  The old cache's teardown
+	 * (EBUSY until its last anon fd is gone and the cache withdrawn)
+	 * takes wall time, not operations: wait a little after each EBUSY
+	 * instead of spending thousands of no-op operations on it, which
+	 * left few for mounts and reads (a run of C cachefiles once had
+	 * none that read).  Slots go on (readers die, umounts finish); a few
+	 * new mounts still meet no cache, most wait for the next bind.
+	 */
 	if (dev < 0) {
-		if (w < 500) {
-			rebind();
-			return C_REBIND;
+		if (w < 1000) {
+			slot_step(&slots[rnd(nslots)], w < 100);
+			return C_SLOT;
 		}
-		if (w < 1000)
-			slot_step(&slots[rnd(nslots)], 1);
-		return C_SLOT;
+		rebind();
+		if (dev < 0)
+			usleep(2000);
+		return C_REBIND;
 	}
 	if (w < 3000) {
 		if (!handle_msg(0))
