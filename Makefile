@@ -11,6 +11,7 @@
 #   make check-fuzz          malicious-daemon fuzzer, 1 000 000 ops per module
 #   make check-faults        backing-filesystem faults (xattrs, ENOSPC, read-only, dm error)
 #   make check-stress        concurrency stress: crowds of readers, churn, kills, restore storms
+#   make check-torture       failover torture, 1 000 daemon SIGKILLs per module
 #   make rustfmt             format the Rust sources
 #   make clippy              build with CLIPPY=1
 #   make selftests           build the VM selftests
@@ -24,7 +25,7 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(ROOT:/=) LLVM=1 RUSTC=$(RUSTC) \
 	RUSTDOC=/usr/bin/rustdoc RUSTFMT=/usr/bin/rustfmt \
 	CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN=$(BINDGEN)
 
-.PHONY: all modules clean clippy rustfmt rustfmtcheck selftests check check-peers check-recovery check-systemd check-fuzz check-faults check-stress logic-tests kdir-stamp kdir-check
+.PHONY: all modules clean clippy rustfmt rustfmtcheck selftests check check-peers check-recovery check-systemd check-fuzz check-faults check-stress check-torture logic-tests kdir-stamp kdir-check
 
 all: modules
 
@@ -86,3 +87,6 @@ check-fuzz:
 
 check-faults:
 	$(ROOT)scripts/check-faults
+
+check-torture:
+	$(ROOT)scripts/check-torture
