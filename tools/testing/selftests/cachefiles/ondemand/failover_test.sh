@@ -265,8 +265,9 @@ if [ -x "$proto" ]; then
 	cache4=${CFRS_SCRATCH:-$work}/failover-cache4
 	mkdir -p "$cache4" "$work/mnt-proto"
 	for x in a b c; do od_track_mount "$work/mnt-proto/$x"; done
-	timeout 600 "$proto" failover "$cache4" "$blobs" "$work/mnt-proto" fproto "$src" \
-		> "$work/proto.out" 2>&1
+	# Exact READ ranges: without cachefiles_rs's READ window (fast mode).
+	od_no_window timeout 600 "$proto" failover "$cache4" "$blobs" "$work/mnt-proto" fproto \
+		"$src" > "$work/proto.out" 2>&1
 	rc=$?
 	import_results proto < "$work/proto.out"
 	check_eq proto.failover_helper_exit_0 0 "$rc"

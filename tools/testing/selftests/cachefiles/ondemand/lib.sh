@@ -139,6 +139,19 @@ od_set_param() { # od_set_param NAME VALUE
 	echo "$2" > "$od_param_dir/$1"
 	echo "# $1=$(cat "$od_param_dir/$1")"
 }
+# od_no_window CMD ARGS...: runs CMD with cachefiles_rs's read_window_kib
+# at 0 (C's READ ranges) and puts the old value back; CMD's status.  For
+# the cases that replay the protocol READ by READ on small images, which a
+# window would fetch whole with their first READ.  Just CMD on C.
+od_no_window() {
+	local w= rc
+	[ -w "$od_param_dir/read_window_kib" ] && w=$(cat "$od_param_dir/read_window_kib") &&
+		echo 0 > "$od_param_dir/read_window_kib"
+	"$@"
+	rc=$?
+	[ -z "$w" ] || echo "$w" > "$od_param_dir/read_window_kib"
+	return $rc
+}
 od_modes() {
 	[ "${CFRS_BUFFERED:-0}" = 1 ] && od_set_param buffered_io 1
 	[ -n "${CFRS_READ_WINDOW_KIB:-}" ] && od_set_param read_window_kib "$CFRS_READ_WINDOW_KIB"

@@ -462,13 +462,9 @@ if [ -x "$proto" ]; then
 	# random.bin must still be a hole when the devnode is closed: a READ
 	# window (cachefiles_rs's fast mode) would have fetched this small
 	# image whole with f1.txt's READ, so the case runs without one.
-	win=
-	[ -w "$od_param_dir/read_window_kib" ] && win=$(cat "$od_param_dir/read_window_kib") &&
-		echo 0 > "$od_param_dir/read_window_kib"
-	timeout 300 "$proto" devclose "$cache10" "$blobs" "$work/mnt10" devclose "$work/src10" \
-		a/f1.txt random.bin cfrs-devclose > "$work/devclose.out" 2>&1
+	od_no_window timeout 300 "$proto" devclose "$cache10" "$blobs" "$work/mnt10" devclose \
+		"$work/src10" a/f1.txt random.bin cfrs-devclose > "$work/devclose.out" 2>&1
 	rc=$?
-	[ -z "$win" ] || echo "$win" > "$od_param_dir/read_window_kib"
 	import_results proto < "$work/devclose.out"
 	check_eq proto.devclose_helper_exit_0 0 "$rc"
 else
