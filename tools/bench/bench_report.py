@@ -140,6 +140,11 @@ def report(figs, samples, comments):
     for w1, wn in (("c-w1", "c"), ("rs-bufwin-w1", "rs-bufwin")):
         q = ratio(m(wn, "seq_cold_MiBps"), m(w1, "seq_cold_MiBps"))
         t.append((f"cold sequential: N workers / 1 worker, {LABELS[wn]} (information)", q, None))
+    # The kernel's share: both with the single-threaded daemon (one worker,
+    # as the peer daemons serve), Rust's fast mode against C.
+    for k, what in (("seq_cold_MiBps", "cold sequential"), ("small_files_per_s", "small files cold")):
+        q = ratio(m("rs-bufwin-w1", k), m("c-w1", k))
+        t.append((f"{what}, 1 worker: Rust buffered+window / C (the kernel's share; information)", q, None))
     out.append("\nTargets (issue 11), ratios of medians:\n")
     out.append("| target | ratio | met |")
     out.append("|---|---:|---|")
