@@ -81,6 +81,11 @@ wait "$watchdog"
 pkill -KILL -s "$fpid" && sleep 1
 secs=$(($(date +%s) - t0))
 import_results fuzz < "$work/fuzz.out"
+# fscache's view at the end (a cache or volume left behind shows here: new
+# volumes go to the first cache listed) and the module's last messages.
+sed 's/^/# caches: /' /proc/fs/fscache/caches
+sed 's/^/# volumes: /' /proc/fs/fscache/volumes | head -20
+grep -i 'cachefiles' "$work/kmsg" | tail -n 15 | sed 's/^/# kmsg: /'
 check_eq fuzz.exit_0 0 "$rc"
 
 # Nothing may stay mounted; then no task may sleep in D state.
