@@ -29,10 +29,11 @@
 # Env: CFRS_FAILOVER_KILLS (default 20) kills to reach;
 # CFRS_FAILOVER_KIB (default 2048) random data per round;
 # CFRS_FAILOVER_BIG_MIB (default 0) adds a file of that many MiB of random
-# bytes to every round's image (the torture run uses 64);
+# bytes to every round's image (make check-torture uses 32);
 # CFRS_FAILOVER_MAX_ROUNDS (default 40); CFRS_FAILOVER_KEEP=DIR copies
 # the daemon logs there at the end (a guest path: the VM's /tmp is not the
-# host's); CFRS_FAILOVER_READ_DELAY (default 100) ms the daemon sleeps
+# host's); CFRS_FAILOVER_READ_DELAY (default 100; 400 with a READ window,
+# CFRS_READ_WINDOW_KIB > 0) ms the daemon sleeps
 # before serving each READ (--read-delay: a slow backend, so that kills
 # land while READs are in flight; without it the reads of a round were all
 # served before the first kill).
@@ -43,7 +44,9 @@ here=$OD_DIR
 kills_target=${CFRS_FAILOVER_KILLS:-20}
 kib=${CFRS_FAILOVER_KIB:-2048}
 big_mib=${CFRS_FAILOVER_BIG_MIB:-0}
-read_delay=${CFRS_FAILOVER_READ_DELAY:-100}
+# With READ windows (fast mode) a round takes a few wide READs instead of
+# tens: a longer delay keeps kills landing on READs in flight.
+read_delay=${CFRS_FAILOVER_READ_DELAY:-$([ "${CFRS_READ_WINDOW_KIB:-0}" -gt 0 ] && echo 400 || echo 100)}
 max_rounds=${CFRS_FAILOVER_MAX_ROUNDS:-40}
 od_init failover
 cache=${CFRS_SCRATCH:-$work}/failover-cache
