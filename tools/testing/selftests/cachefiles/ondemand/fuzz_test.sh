@@ -83,6 +83,8 @@ secs=$(($(date +%s) - t0))
 import_results fuzz < "$work/fuzz.out"
 # fscache's view at the end (a cache or volume left behind shows here: new
 # volumes go to the first cache listed) and the module's last messages.
+df -i "$scratch" | sed 's/^/# inodes: /'
+grep NoSpace /proc/fs/fscache/stats | sed 's/^/# fscache: /'
 sed 's/^/# caches: /' /proc/fs/fscache/caches
 sed 's/^/# volumes: /' /proc/fs/fscache/volumes | head -20
 grep -i 'cachefiles' "$work/kmsg" | tail -n 15 | sed 's/^/# kmsg: /'
