@@ -162,10 +162,12 @@ section "1. fill past bcull"
 s_wr=$(fsstat IO wr) s_cull=$(fsstat NoSpace cull) s_nospace=$(nospace)
 peak=0
 for batch in $(seq 1 12); do
-	for k in 1 2 3 4; do new_file; done
+	for k in 1 2 3 4; do
+		new_file
+		u=$(used_mib) # (syncs: netfs writes the cache at writeback)
+		[ "$u" -le "$peak" ] || peak=$u
+	done
 	dropc
-	u=$(used_mib)
-	[ "$u" -le "$peak" ] || peak=$u
 	[ "$(kcull)" = 1 ] && break
 	grep -a -q 'KERNEL: cull=1' "$dlog" && break
 done
