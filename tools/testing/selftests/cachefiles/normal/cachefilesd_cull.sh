@@ -126,7 +126,6 @@ cull_cleanup() {
 	! mountpoint -q "$cachefs" || umount "$cachefs"
 	ninep_cleanup_common
 	rm -rf "$img" "$export_dir"
-	[ ! -s "$dlog" ] || cp "$dlog" "/tmp/cachefilesd_cull.$CFRS_MODULE.log" 2>/dev/null
 }
 
 # --- setup -------------------------------------------------------------------------
