@@ -7,6 +7,7 @@
 #   make check               everything CI runs (see README.md)
 #   make check-peers         third-party clients (nydusd) on both modules
 #   make check-recovery      recovery without a keeper, long torture, both modules
+#   make check-normal        normal mode: 9p through the cache, cachefilesd culling, both modules
 #   make check-systemd       the daemon's systemd units under real systemd, both modules
 #   make check-fuzz          malicious-daemon fuzzer, 1 000 000 ops per module
 #   make check-faults        backing-filesystem faults (xattrs, ENOSPC, read-only, dm error)
@@ -25,7 +26,7 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(ROOT:/=) LLVM=1 RUSTC=$(RUSTC) \
 	RUSTDOC=/usr/bin/rustdoc RUSTFMT=/usr/bin/rustfmt \
 	CLIPPY_DRIVER=/usr/bin/clippy-driver BINDGEN=$(BINDGEN)
 
-.PHONY: all modules clean clippy rustfmt rustfmtcheck selftests check check-peers check-recovery check-systemd check-fuzz check-faults check-stress check-torture logic-tests kdir-stamp kdir-check
+.PHONY: all modules clean clippy rustfmt rustfmtcheck selftests check check-peers check-recovery check-normal check-systemd check-fuzz check-faults check-stress check-torture logic-tests kdir-stamp kdir-check
 
 all: modules
 
@@ -75,6 +76,9 @@ check-peers:
 
 check-recovery:
 	$(ROOT)scripts/check-recovery
+
+check-normal:
+	$(ROOT)scripts/check-normal
 
 check-systemd:
 	$(ROOT)scripts/check-systemd

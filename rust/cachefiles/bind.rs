@@ -4,6 +4,7 @@
 //! `cachefiles_add_cache`): checks the backing filesystem, makes `cache/` and
 //! `graveyard/`, and registers the cache with fscache under its tag.
 
+use crate::cachefiles::cache::SpaceFor;
 use crate::cachefiles::internal::{Bound, Cache, Config, ONDEMAND, READY, RECOVERABLE};
 use crate::cachefiles::recovery;
 use crate::kernel_ext::fscache::CacheCookie;
@@ -179,7 +180,7 @@ impl Cache {
             );
         }
         let _as_cache = bound.cred.override_current();
-        let _ = self.has_space(&bound.mnt, &bound.thresholds, 0, 0);
+        let _ = self.has_space(&bound.mnt, &bound.thresholds, 0, 0, SpaceFor::Check);
         Ok(())
     }
 }

@@ -30,7 +30,7 @@
 
 use crate::cachefiles::internal::{Bound, Cache, Config, Object, Requests, CULLING, DEAD};
 use crate::cachefiles::internal::{DEVICE, ONDEMAND, STATE_CHANGED};
-use crate::kernel_ext::fscache::VolumeList;
+use crate::kernel_ext::fscache::{stats, VolumeList};
 use crate::kernel_ext::poll::{PollQueue, WaitKey};
 use crate::kernel_ext::vfs;
 use crate::kernel_ext::vfs::Mount;
@@ -222,13 +222,16 @@ impl Cache {
     }
 
     /// Checks the backing filesystem for room for `fnr` files and `bnr`
-    /// blocks, and starts or stops culling (C's `cachefiles_has_space`).
+    /// blocks, and starts or stops culling (C's `cachefiles_has_space`);
+    /// a refusal (`ENOBUFS`) for a write or a create is counted in fscache's
+    /// `NoSpace` statistics as `why` says.
     pub(crate) fn has_space(
         &self,
         mnt: &Mount,
         thresholds: &Thresholds,
         fnr: u64,
         bnr: u64,
+        why: SpaceFor,
     ) -> Result<(), Errno> {
         let st = mnt.statfs_root().inspect_err(|e| {
             if *e == EIO {
@@ -240,6 +243,11 @@ impl Cache {
             .saturating_sub(self.b_writing.load(Ordering::Relaxed));
         match thresholds.classify(st.f_ffree, b_avail, fnr, bnr) {
             Space::Stop => {
+                match why {
+                    SpaceFor::Write => stats::count_no_write_space(),
+                    SpaceFor::Create => stats::count_no_create_space(),
+                    SpaceFor::Check => {}
+                }
                 self.begin_cull();
                 Err(ENOBUFS)
             }
@@ -262,4 +270,15 @@ impl Cache {
             self.state_changed();
         }
     }
+}
+
+/// Why [`Cache::has_space`] is asked (C's `enum cachefiles_has_space_for`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SpaceFor {
+    /// Only the culling state: a refusal is not counted.
+    Check,
+    /// A write to a backing file (`NoSpace nwr`).
+    Write,
+    /// A new backing file or directory (`NoSpace ncr`).
+    Create,
 }

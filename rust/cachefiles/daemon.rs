@@ -6,6 +6,7 @@
 //! `read()`, `poll()`, and the commands a daemon writes.
 
 use crate::cachefiles::bind::nul_terminated;
+use crate::cachefiles::cache::SpaceFor;
 use crate::cachefiles::internal::STATE_CHANGED;
 use crate::cachefiles::internal::{Cache, Config, CULLING, DEAD, READY, RECOVERABLE};
 use crate::cachefiles::ondemand;
@@ -194,7 +195,7 @@ impl Cache {
         };
         // Like C, the outcome of the check only matters for its effect on
         // the culling state.
-        let _ = self.has_space(&bound.mnt, &bound.thresholds, 0, 0);
+        let _ = self.has_space(&bound.mnt, &bound.thresholds, 0, 0, SpaceFor::Check);
         let freleased = self.f_released.swap(0, Ordering::AcqRel);
         let breleased = self.b_released.swap(0, Ordering::AcqRel);
         self.clear(STATE_CHANGED);

@@ -4,6 +4,7 @@
 //! its fan-out directory, creating it as a tmpfile, opening and checking an
 //! existing one, linking the tmpfile in at withdrawal, deleting it.
 
+use crate::cachefiles::cache::SpaceFor;
 use crate::cachefiles::internal::{Bound, Cache, CacheVolume, Object};
 use crate::cachefiles::namei::dir_ino;
 use crate::cachefiles::object::DIO_BLOCK_SIZE;
@@ -73,7 +74,10 @@ impl Cache {
 
     /// Makes a new (unnamed) backing file (C's `cachefiles_create_file`).
     pub(super) fn create_file(&self, bound: &Bound, fan: &Dentry, object: &Arc<Object>) -> bool {
-        if self.has_space(&bound.mnt, &bound.thresholds, 1, 0).is_err() {
+        if self
+            .has_space(&bound.mnt, &bound.thresholds, 1, 0, SpaceFor::Create)
+            .is_err()
+        {
             return false;
         }
         let Ok(file) = self.create_tmpfile(bound, fan, object) else {

@@ -4,7 +4,9 @@
 //! cache directories, `cull`/`inuse` lookups, burying files and directories
 //! in the graveyard.
 
+use crate::cachefiles::cache::SpaceFor;
 use crate::cachefiles::internal::{Bound, Cache, CacheDir};
+use crate::kernel_ext::fscache::stats;
 use crate::kernel_ext::trace::{self, Op, Why};
 use crate::kernel_ext::vfs;
 use crate::kernel_ext::vfs::{Dentry, Mount, RenameLock, S_KERNEL_FILE};
@@ -46,14 +48,16 @@ impl Cache {
                 }
             })?;
             if subdir.is_negative() {
-                let made = self.has_space(mnt, thresholds, 1, 0).and_then(|()| {
-                    mnt.mkdir(&dir_lock, &subdir, 0o700)
-                        .inspect(|()| {
-                            let sub = subdir.inode().map_or(0, |i| i.ino());
-                            trace::mkdir(dino, sub);
-                        })
-                        .inspect_err(|e| trace::vfs_error(0, dino, -e.0, Op::Mkdir))
-                });
+                let made = self
+                    .has_space(mnt, thresholds, 1, 0, SpaceFor::Create)
+                    .and_then(|()| {
+                        mnt.mkdir(&dir_lock, &subdir, 0o700)
+                            .inspect(|()| {
+                                let sub = subdir.inode().map_or(0, |i| i.ino());
+                                trace::mkdir(dino, sub);
+                            })
+                            .inspect_err(|e| trace::vfs_error(0, dino, -e.0, Op::Mkdir))
+                    });
                 if let Err(e) = made {
                     pr_err!(
                         "mkdir {} failed with error {}\n",
@@ -142,7 +146,9 @@ impl Cache {
                 // Stop the cache from picking it back up.
                 lock.update_flags(S_KERNEL_FILE, 0);
             }
-            self.bury(bound, None, dir, dir_lock, &victim, Why::WasCulled)
+            self.bury(bound, None, dir, dir_lock, &victim, Why::WasCulled)?;
+            stats::count_culled();
+            Ok(())
         })();
         match ret {
             Ok(()) => Ok(()),

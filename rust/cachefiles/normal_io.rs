@@ -13,6 +13,7 @@
 //! `was_async = false`, as C does when the backing filesystem completes a
 //! kiocb at once.  The bytes written and the errors are the same.
 
+use crate::cachefiles::cache::SpaceFor;
 use crate::cachefiles::internal::{Cache, Object};
 use crate::cachefiles::object::DIO_BLOCK_SIZE;
 use crate::kernel_ext::fscache::{
@@ -252,11 +253,7 @@ fn normal_check_write(
     let pages = (rounded / PAGE) as u64;
     let end = start.saturating_add(rounded as i64);
     let ino = file.inode().ino();
-    let check_space = || {
-        cache
-            .has_space(&bound.mnt, &bound.thresholds, 0, pages)
-            .inspect_err(|_| stats::count_no_write_space())
-    };
+    let check_space = || cache.has_space(&bound.mnt, &bound.thresholds, 0, pages, SpaceFor::Write);
     if no_space_allocated_yet {
         return check_space();
     }
@@ -270,7 +267,7 @@ fn normal_check_write(
         Ok(_) => {}
     }
     if cache
-        .has_space(&bound.mnt, &bound.thresholds, 0, pages)
+        .has_space(&bound.mnt, &bound.thresholds, 0, pages, SpaceFor::Check)
         .is_ok()
     {
         return Ok(());

@@ -4,6 +4,7 @@
 //! `cachefiles_ondemand_get_fd` and `cachefiles_ondemand_fd_fops`): one live
 //! fd per object, writes into the backing file, READ_COMPLETE.
 
+use crate::cachefiles::cache::SpaceFor;
 use crate::cachefiles::internal::{Cache, Object, Opcode, Request};
 use crate::kernel_ext::anonfd::{self, AnonFdOps, PendingFd};
 use crate::kernel_ext::fscache::CookieFlag;
@@ -85,8 +86,13 @@ impl AnonFdOps for Object {
         let pages = len.div_ceil(kernel::page::PAGE_SIZE) as u64;
         {
             let _as_cache = this.bound.cred.override_current();
-            this.cache
-                .has_space(&this.bound.mnt, &this.bound.thresholds, 0, pages)?;
+            this.cache.has_space(
+                &this.bound.mnt,
+                &this.bound.thresholds,
+                0,
+                pages,
+                SpaceFor::Write,
+            )?;
         }
         let blocks = (len as u64).div_ceil(this.bound.bsize);
         let ino = file.inode().ino();

@@ -123,6 +123,16 @@ void cfrs_fscache_count_no_write_space(void)
 	fscache_count_no_write_space();
 }
 
+void cfrs_fscache_count_no_create_space(void)
+{
+	fscache_count_no_create_space();
+}
+
+void cfrs_fscache_count_culled(void)
+{
+	fscache_count_culled();
+}
+
 void cfrs_fscache_count_dio_misfit(void)
 {
 	fscache_count_dio_misfit();

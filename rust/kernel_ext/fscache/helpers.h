@@ -29,6 +29,8 @@ void cfrs_fscache_uncount_object(struct fscache_cache *cache);
 void cfrs_fscache_count_read(void);
 void cfrs_fscache_count_write(void);
 void cfrs_fscache_count_no_write_space(void);
+void cfrs_fscache_count_no_create_space(void);
+void cfrs_fscache_count_culled(void);
 void cfrs_fscache_count_dio_misfit(void);
 bool cfrs_cookie_test_flag(struct fscache_cookie *cookie, int bit);
 void cfrs_cookie_set_flag(struct fscache_cookie *cookie, int bit, bool on);

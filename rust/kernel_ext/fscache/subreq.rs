@@ -196,6 +196,18 @@ pub(crate) mod stats {
         unsafe { bindings::cfrs_fscache_count_no_write_space() };
     }
 
+    /// An object not created for lack of space (`NoSpace ncr`).
+    pub(crate) fn count_no_create_space() {
+        // SAFETY: Increments an atomic counter.
+        unsafe { bindings::cfrs_fscache_count_no_create_space() };
+    }
+
+    /// A file or directory culled at the daemon's request (`NoSpace cull`).
+    pub(crate) fn count_culled() {
+        // SAFETY: Increments an atomic counter.
+        unsafe { bindings::cfrs_fscache_count_culled() };
+    }
+
     /// A write not aligned to direct-I/O blocks (`IO mis`).
     pub(crate) fn count_dio_misfit() {
         // SAFETY: Increments an atomic counter.

@@ -26,12 +26,11 @@
 # Environment: NINEP_KO (default: the 9pfsc.ko of the running kernel's
 # variant in ~/.cache/cachefiles-rs/9pfsc/), NINEP_SECOND_MODULE (c|rs).
 . "$(dirname "$0")/../ondemand/lib.sh"
+. "$(dirname "$0")/lib-9p.sh"
 
 od_require root devnode diod sha256sum
-variant=release
-[ -e /sys/kernel/debug/kmemleak ] && variant=debug
-ko=${NINEP_KO:-${CFRS_CACHE:-$HOME/.cache/cachefiles-rs}/9pfsc/$variant/9pfsc.ko}
-[ -f "$ko" ] || { echo "1..0 # SKIP no $ko (run scripts/netfs-9p $variant)"; exit 0; }
+ninep_ko_or_skip
+ko=$ninep_ko
 
 od_init ninep
 # The export on the guest's ext4 scratch: diod cannot serve the guest's /tmp
@@ -43,13 +42,6 @@ mkdir -p "$export_dir" "$cache_dir" "$mnt"
 port=5640
 
 # --- helpers ---------------------------------------------------------------------
-fsstat() { # fsstat KEY: a counter of /proc/fs/fscache/stats ("IO rd" -> rd=)
-	sed -n "s/^$1 *:.* $2=\([0-9]*\).*/\1/p" /proc/fs/fscache/stats
-}
-nfstat() { # nfstat LINE KEY: a counter of /proc/fs/netfs/stats
-	sed -n "s/^$1 *:.*[ ]$2=\([0-9]*\).*/\1/p" /proc/fs/netfs/stats
-}
-lo_bytes() { cat /sys/class/net/lo/statistics/rx_bytes; }
 snap() { # snap: counters now, as "rd wr dl cwr crd lo"
 	echo "$(fsstat IO rd) $(fsstat IO wr) $(nfstat DownOps DL) $(nfstat CaWrOps WR) $(nfstat CaRdOps RD) $(lo_bytes)"
 }
@@ -60,9 +52,6 @@ delta() { # delta BEFORE AFTER: prints "rd wr dl cwr crd lo" differences
 	echo "$((b[0] - a[0])) $((b[1] - a[1])) $((b[2] - a[2])) $((b[3] - a[3])) $((b[4] - a[4])) $((b[5] - a[5]))"
 }
 cache_kib() { du -sk "$cache_dir/cache" 2>/dev/null | cut -f1; }
-# KiB used on the cache's filesystem: counts the objects still being
-# tmpfiles (linked in only at withdrawal), which du cannot see.
-used_kib() { sync; df -k --output=used "$cache_dir" | tail -n 1 | tr -d ' '; }
 
 binder_pid=""
 bind_cache() { # bind_cache: dir, tag, bind on a devnode fd kept open by a background shell
@@ -94,26 +83,15 @@ unbind_cache() {
 	devnode_free 10
 }
 od_cleanup_hook ninep_cleanup
-diod_pid=""
 ninep_cleanup() {
-	mountpoint -q "$mnt" && umount "$mnt"
-	[ -z "$diod_pid" ] || { kill "$diod_pid" 2>/dev/null; wait "$diod_pid" 2>/dev/null; }
+	umount_9p
 	unbind_cache
-	grep -q '^9pfsc ' /proc/modules && rmmod 9pfsc
+	ninep_cleanup_common
 	if [ -n "$second" ] && [ "$second" != "$CFRS_MODULE" ]; then
 		grep -q "^$second_name " /proc/modules && rmmod "$second_name"
 		grep -q "^$CFRS_MODULE_NAME " /proc/modules || insmod "$CFRS_MODULE_KO"
 	fi
 }
-mount_9p() {
-	# ignoreqv: diod's qids have version 0, with which 9p reads and
-	# writes uncached (P9L_DIRECT) unless told to ignore it.
-	mount -t 9pfsc -o "trans=tcp,port=$port,version=9p2000.L,aname=$export_dir,cache=fscache,ignoreqv,access=any,uname=root" \
-		127.0.0.1 "$mnt"
-}
-sums_of() { (cd "$1" && find . -type f | sort | xargs sha256sum); }
-read_all_9p() { (cd "$mnt" && find . -type f | sort | xargs cat) > /dev/null; }
-dropc() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 check_sums() { # check_sums NAME: sha256 of every file through 9p = the export's
 	local want got
 	want=$(sums_of "$export_dir")
@@ -122,7 +100,6 @@ check_sums() { # check_sums NAME: sha256 of every file through 9p = the export's
 }
 
 # --- setup -------------------------------------------------------------------------
-ip link set lo up 2>/dev/null || ifconfig lo up 2>/dev/null
 second=${NINEP_SECOND_MODULE:-}
 case $second in
 "") ;;
@@ -137,22 +114,20 @@ head -c 1 /dev/urandom > "$export_dir/one"
 head -c 5000 /dev/urandom > "$export_dir/small"
 head -c $((300 << 10)) /dev/urandom > "$export_dir/medium"
 : > "$export_dir/empty"
-diod -f -n -c /dev/null -l "127.0.0.1:$port" -e "$export_dir" -L "$work/diod.log" &
-diod_pid=$!
-for i in $(seq 1 50); do (exec 5<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.2; done
+diod_start
 check bind bind_cache
 check mount mount_9p
 
 # --- first read populates the cache --------------------------------------------------
 section "first read"
-u0=$(used_kib)
+u0=$(used_kib "$cache_dir")
 s0=$(snap)
 check_sums first_read_sha256
 # netfs copies what it read to the cache at writeback (the folios are
 # marked for the cache only).
 sync
 read -r rd wr dl cwr crd lo <<< "$(delta "$s0" "$(snap)")"
-used=$(($(used_kib) - u0))
+used=$(($(used_kib "$cache_dir") - u0))
 echo "# figures first read: IO rd=$rd wr=$wr; netfs CaWr=$cwr CaRd=$crd; loopback rx $lo bytes; cache filesystem +$used KiB"
 if [ "${NINEP_VERBOSE:-0}" = 1 ]; then
 	sed 's/^/# /' /proc/fs/netfs/stats # (includes fscache's)
