@@ -7,7 +7,7 @@ use crate::cachefiles::internal::{Cache, CacheVolume, Object};
 use crate::cachefiles::object::DIO_BLOCK_SIZE;
 use crate::kernel_ext::fscache::{
     CacheOps, Cookie, CookieFlag, CookieLookup, CookieWithdrawal, Cres, ReadHole, Source, Subreq,
-    VolumeHandle, VolumeList, Want,
+    Termination, VolumeHandle, VolumeList, Want,
 };
 use crate::kernel_ext::trace::{self, Op};
 use crate::kernel_ext::vfs::{FileRef, IovIter};
@@ -74,8 +74,9 @@ impl CacheOps for Cache {
         pos: i64,
         iter: &mut IovIter,
         hole: ReadHole,
-    ) -> Result<usize, Errno> {
-        Cache::read_object(cres, pos, iter, hole)
+        term: Termination,
+    ) -> Result<(), Errno> {
+        Cache::read_object(cres, pos, iter, hole, term)
     }
 
     /// On-demand mode: refused (the data comes from the daemon); normal

@@ -5,10 +5,10 @@
 
 use crate::cachefiles::internal::{Cache, Object};
 use crate::kernel_ext::fscache::{
-    stats, CookieFlag, Cres, ReadHole, Source, Want, SREQ_COPY_TO_CACHE, SREQ_ONDEMAND,
+    stats, CookieFlag, Cres, ReadHole, Source, Termination, Want, SREQ_COPY_TO_CACHE, SREQ_ONDEMAND,
 };
 use crate::kernel_ext::trace::{self, Op};
-use crate::kernel_ext::vfs::{FileRef, IoMode, IovIter, Whence};
+use crate::kernel_ext::vfs::{FileRef, IoMode, IovIter, ReadDone, Whence};
 use crate::logic::cmd::errno::*;
 use crate::logic::cmd::Errno;
 use crate::logic::window::{self, Span};
@@ -29,20 +29,28 @@ impl Cache {
         true
     }
 
-    /// Reads cached data (C's `cachefiles_read`, done synchronously): with
-    /// direct I/O as C, or through the backing file's page cache when the
-    /// cache is bound `buffered`.
+    /// Reads cached data (C's `cachefiles_read`): with direct I/O as C
+    /// (queued, completed asynchronously), or through the backing file's
+    /// page cache when the cache is bound `buffered` (done at once); the
+    /// outcome goes to `term`.
     pub(crate) fn read_object(
         cres: &mut Cres<'_, Cache>,
         pos: i64,
         iter: &mut IovIter,
         hole: ReadHole,
-    ) -> Result<usize, Errno> {
+        term: Termination,
+    ) -> Result<(), Errno> {
+        let fail = |e: Errno, term: Termination| {
+            term.read_done(Err(e), false);
+            Err(e)
+        };
         if !cres.wait_for_operation(Want::Read) {
-            return Err(ENOBUFS);
+            return fail(ENOBUFS, term);
         }
         stats::count_read();
-        let file = cres.file().ok_or(ENOBUFS)?;
+        let Some(file) = cres.file() else {
+            return fail(ENOBUFS, term);
+        };
         let len = iter.count();
         let mut skipped = 0usize;
         if hole != ReadHole::Ignore {
@@ -50,7 +58,7 @@ impl Cache {
             let data = match file.llseek(pos, Whence::Data) {
                 Ok(off) => Some(off),
                 Err(ENXIO) => None,
-                Err(e) => return Err(e),
+                Err(e) => return fail(e, term),
             };
             match data {
                 Some(off) if off < end => {
@@ -60,10 +68,11 @@ impl Cache {
                 }
                 _ => {
                     if hole == ReadHole::Fail {
-                        return Err(ENODATA);
+                        return fail(ENODATA, term);
                     }
                     iter.zero(len);
-                    return Ok(len);
+                    term.read_done(Ok(len), false);
+                    return Ok(());
                 }
             }
         }
@@ -74,13 +83,13 @@ impl Cache {
             .map_or(IoMode::Direct, |o| o.bound.io_mode());
         let ino = file.inode().ino();
         trace::read(obj, ino, pos + skipped as i64, len - skipped);
-        let n = file
-            .read_at(pos + skipped as i64, iter, mode)
-            .inspect_err(|e| trace::io_error(obj, ino, -e.0, Op::Read))?;
-        if cres.cookie().inval_counter() != cres.inval_counter() {
-            return Err(ESTALE);
-        }
-        Ok(n + skipped)
+        let done = CacheRead {
+            term,
+            skipped,
+            obj,
+            ino,
+        };
+        file.read_async(pos + skipped as i64, iter, mode, done)
     }
 
     /// Decides where a read comes from, asking the daemon to fill a hole
@@ -196,6 +205,26 @@ impl Cache {
             (off2 - off) as usize
         };
         Ok((off, data_len))
+    }
+}
+
+/// A read of cached data in flight: what its end reports to the netfs.
+struct CacheRead {
+    term: Termination,
+    /// Hole bytes zeroed before the read (counted as transferred).
+    skipped: usize,
+    /// The object's debug id and the backing inode, for the trace.
+    obj: u32,
+    ino: u64,
+}
+
+impl ReadDone for CacheRead {
+    fn done(self, r: Result<usize, Errno>, was_async: bool) {
+        if let Err(e) = r {
+            trace::io_error(self.obj, self.ino, -e.0, Op::Read);
+        }
+        let r = r.map(|n| n.saturating_add(self.skipped));
+        self.term.read_done(r, was_async);
     }
 }
 

@@ -133,12 +133,6 @@ impl<T: CacheTypes> Cookie<T> {
         unsafe { (*self.as_ptr()).key_hash }
     }
 
-    /// The cookie's invalidation counter (bumped by each invalidation).
-    pub(crate) fn inval_counter(&self) -> u32 {
-        // SAFETY: The cookie is alive; a plain word read, as in C.
-        unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*self.as_ptr()).inval_counter)) }
-    }
-
     /// The volume key as on-demand OPEN messages carry it: the string and
     /// its terminating NUL (fscache keeps one after the key).
     pub(crate) fn volume_key_with_nul(&self) -> &[u8] {

@@ -6,6 +6,7 @@
 use super::{CacheTypes, Cookie};
 use crate::kernel_ext::bindings;
 use crate::kernel_ext::vfs::FileRef;
+use crate::logic::errno::{Errno, ESTALE};
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
@@ -141,16 +142,88 @@ impl<T: CacheTypes> Cres<'_, T> {
         }
     }
 
-    /// The cookie's invalidation counter at the start of the operation.
-    pub(crate) fn inval_counter(&self) -> u32 {
-        // SAFETY: Valid `cres`.
-        unsafe { (*self.ptr).inval_counter }
-    }
-
     /// Waits until the cookie is ready for `want`, making sure the
     /// operation has its file (`fscache_wait_for_operation`).
     pub(crate) fn wait_for_operation(&mut self, want: Want) -> bool {
         // SAFETY: Valid `cres` with an access on its cookie.
         unsafe { bindings::fscache_wait_for_operation(self.ptr, want.to_raw()) }
+    }
+}
+
+/// How the netfs learns that one read or write of an operation ended:
+/// its completion callback (`term_func` with `term_func_priv`), told
+/// exactly once.  A read's outcome is also checked against the cookie's
+/// invalidation counter at the start of the operation.
+///
+/// # Invariants
+///
+/// `func` with `data` may be called once, from any context (C calls it
+/// from kiocb completions).  `cookie` is the operation's cookie, alive
+/// until `func` is called: the netfs ends the operation (and drops its
+/// access to the cookie) only after all its I/O has been terminated.
+pub(crate) struct Termination {
+    func: bindings::netfs_io_terminated_t,
+    data: *mut kernel::ffi::c_void,
+    cookie: *mut bindings::fscache_cookie,
+    inval_counter: u32,
+}
+
+// SAFETY: The callback may be called from any context (type invariants)
+// and the cookie is only read (a plain word) before it.
+unsafe impl Send for Termination {}
+
+impl Termination {
+    /// The termination of one I/O of the operation `cres`.
+    ///
+    /// # Safety
+    ///
+    /// `cres` is a live operation, and `func` with `data` is the netfs's
+    /// completion of one I/O of it, not yet called.
+    pub(super) unsafe fn new(
+        cres: *mut bindings::netfs_cache_resources,
+        func: bindings::netfs_io_terminated_t,
+        data: *mut kernel::ffi::c_void,
+    ) -> Self {
+        // INVARIANT: The operation's cookie, with the access the operation
+        // holds until its I/O is terminated.
+        // SAFETY: `cres` is live (caller).
+        unsafe {
+            Termination {
+                func,
+                data,
+                cookie: (*cres).cache_priv.cast(),
+                inval_counter: (*cres).inval_counter,
+            }
+        }
+    }
+
+    /// Reports the outcome of a read: `Ok(n)` becomes `ESTALE` if the
+    /// cookie was invalidated since the operation began.
+    pub(crate) fn read_done(self, r: Result<usize, Errno>, was_async: bool) {
+        // SAFETY: The cookie is alive until `func` is called (invariants).
+        let now =
+            unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*self.cookie).inval_counter)) };
+        let r = match r {
+            Ok(_) if now != self.inval_counter => Err(ESTALE),
+            r => r,
+        };
+        self.call(r, was_async);
+    }
+
+    /// Reports the outcome of a write.
+    pub(crate) fn write_done(self, r: Result<usize, Errno>, was_async: bool) {
+        self.call(r, was_async);
+    }
+
+    fn call(self, r: Result<usize, Errno>, was_async: bool) {
+        let done = match r {
+            Ok(n) => isize::try_from(n).unwrap_or(isize::MAX),
+            Err(e) => -(e.0 as isize),
+        };
+        if let Some(f) = self.func {
+            // SAFETY: The netfs's callback with its own data, called once
+            // (`self` is consumed).
+            unsafe { f(self.data, done, was_async) };
+        }
     }
 }

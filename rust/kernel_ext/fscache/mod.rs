@@ -19,7 +19,8 @@
 //! * `cookie.rs`: [`Cookie`], [`CookieRef`], [`CookieFlag`] and the tokens
 //!   of the cookie's state machine ([`CookieLookup`], [`CookieWithdrawal`]);
 //! * `cres.rs`: [`Cres`] (an operation's `netfs_cache_resources`),
-//!   [`Want`], [`Source`], [`ReadHole`], the `SREQ_*` flags;
+//!   [`Termination`] (the netfs's completion of one I/O), [`Want`],
+//!   [`Source`], [`ReadHole`], the `SREQ_*` flags;
 //! * `subreq.rs`: [`Subreq`] (a netfs subrequest handed to
 //!   `prepare_read`, `prepare_write_subreq`, `issue_write`) and [`stats`],
 //!   fscache's I/O counters;
@@ -50,7 +51,9 @@ mod volume_list;
 
 pub(crate) use cache::CacheCookie;
 pub(crate) use cookie::{Cookie, CookieFlag, CookieLookup, CookieRef, CookieWithdrawal};
-pub(crate) use cres::{Cres, ReadHole, Source, Want, SREQ_COPY_TO_CACHE, SREQ_ONDEMAND};
+pub(crate) use cres::{
+    Cres, ReadHole, Source, Termination, Want, SREQ_COPY_TO_CACHE, SREQ_ONDEMAND,
+};
 pub(crate) use ops::{CacheOps, CacheTypes, OpsTable};
 pub(crate) use subreq::{stats, Subreq};
 pub(crate) use volume::{VolumeHandle, VolumeRef};

@@ -4,10 +4,9 @@
 //! [`OpsTable`] hands to each operation in `begin_operation` (the table
 //! itself is in `ops.rs`, next to the `fscache_cache_ops` one).
 
-use super::{CacheOps, OpsTable, ReadHole, Subreq};
+use super::{CacheOps, OpsTable, ReadHole, Subreq, Termination};
 use crate::kernel_ext::bindings;
 use crate::kernel_ext::vfs::{FileRef, IovIter};
-use crate::logic::cmd::Errno;
 use core::ptr::NonNull;
 
 impl<T: CacheOps> OpsTable<T> {
@@ -25,29 +24,6 @@ impl<T: CacheOps> OpsTable<T> {
             }
             bindings::cfrs_cookie_end_io_access((*cres).cache_priv.cast());
         }
-    }
-
-    /// Reports a synchronous transfer's outcome to the netfs through
-    /// `term_func` (as C does for submission errors too) and returns the
-    /// callback's return value.
-    ///
-    /// # Safety
-    ///
-    /// `term_func` with `term_func_priv` is the netfs's completion callback.
-    unsafe fn terminated(
-        r: Result<usize, Errno>,
-        term_func: bindings::netfs_io_terminated_t,
-        term_func_priv: *mut kernel::ffi::c_void,
-    ) -> kernel::ffi::c_int {
-        let (done, ret) = match r {
-            Ok(n) => (n as isize, 0),
-            Err(e) => (-(e.0 as isize), -e.0),
-        };
-        if let Some(f) = term_func {
-            // SAFETY: The netfs's completion callback with its own data.
-            unsafe { f(term_func_priv, done, false) };
-        }
-        ret
     }
 
     /// # Safety
@@ -70,9 +46,12 @@ impl<T: CacheOps> OpsTable<T> {
             bindings::netfs_read_from_hole_NETFS_READ_HOLE_CLEAR => ReadHole::Clear,
             _ => ReadHole::Fail,
         };
-        let r = T::read(this, &mut c, start_pos, iter, hole);
-        // SAFETY: The netfs's callback (caller).
-        unsafe { Self::terminated(r, term_func, term_func_priv) }
+        // SAFETY: The netfs's completion of this read (caller).
+        let term = unsafe { Termination::new(cres, term_func, term_func_priv) };
+        match T::read(this, &mut c, start_pos, iter, hole, term) {
+            Ok(()) => 0,
+            Err(e) => -e.0,
+        }
     }
 
     /// # Safety
@@ -90,8 +69,10 @@ impl<T: CacheOps> OpsTable<T> {
         // SAFETY: Guaranteed by the caller.
         let iter = unsafe { IovIter::from_raw(iter) };
         let r = T::write(this, &mut c, start_pos, iter);
-        // SAFETY: The netfs's callback (caller).
-        unsafe { Self::terminated(r, term_func, term_func_priv) }
+        let ret = r.as_ref().map_or_else(|e| -e.0, |_| 0);
+        // SAFETY: The netfs's completion of this write (caller).
+        unsafe { Termination::new(cres, term_func, term_func_priv) }.write_done(r, false);
+        ret
     }
 
     /// # Safety

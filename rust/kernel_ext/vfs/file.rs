@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Open files of the backing filesystem and synchronous I/O on them.
+//! Open files of the backing filesystem and synchronous I/O on them
+//! (asynchronous reads: `aio.rs`).
 //!
 //! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h)
 
+use super::aio::io_result;
 use super::{check, check_ptr, Cred, Dentry, Inode, IovIter, Mount};
 use crate::kernel_ext::bindings;
 use crate::logic::errno::{Errno, ENOENT};
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
-/// How [`FileRef::read_at`] and [`FileRef::write_at`] move data.
+/// How [`FileRef::read_async`] and [`FileRef::write_at`] move data.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IoMode {
     /// Direct I/O (`IOCB_DIRECT`), bypassing the page cache: buffers,
@@ -260,16 +262,6 @@ impl FileRef {
         ret
     }
 
-    /// Reads at `pos` into `iter`, synchronously; returns the bytes read.
-    pub(crate) fn read_at(
-        &self,
-        pos: i64,
-        iter: &mut IovIter,
-        mode: IoMode,
-    ) -> Result<usize, Errno> {
-        io_result(self.sync_io(pos, iter, false, mode))
-    }
-
     /// Writes `iter` at `pos`, synchronously; returns the bytes written
     /// (with [`IoMode::Buffered`], copied into the page cache: written
     /// back later, or by [`FileRef::sync_data`]).
@@ -305,21 +297,5 @@ impl Drop for FileRef {
     fn drop(&mut self) {
         // SAFETY: We own one reference.
         unsafe { bindings::fput(self.as_ptr()) };
-    }
-}
-
-/// Converts what a VFS I/O call returns (a byte count or a negative errno).
-/// Nobody can replay the call here, so a restart request (`ERESTARTSYS`
-/// .. `ERESTART_RESTARTBLOCK`, 512..=516, never meant for user space) is
-/// reported as an interruption.
-fn io_result(ret: isize) -> Result<usize, Errno> {
-    use crate::logic::errno::{EINTR, EIO};
-    if let Ok(n) = usize::try_from(ret) {
-        return Ok(n);
-    }
-    match ret.checked_neg().and_then(|e| i32::try_from(e).ok()) {
-        Some(512..=516) => Err(EINTR),
-        Some(e) => Err(Errno(e)),
-        None => Err(EIO),
     }
 }

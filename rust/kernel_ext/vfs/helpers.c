@@ -127,6 +127,18 @@ void cfrs_init_sync_kiocb(struct kiocb *iocb, struct file *file, loff_t pos,
 	iocb->ki_ioprio = get_current_ioprio();
 }
 
+/*
+ * An asynchronous kiocb: as above, a read, with @complete as its
+ * completion (called once if the filesystem queues the I/O).
+ */
+void cfrs_init_async_kiocb(struct kiocb *iocb, struct file *file, loff_t pos,
+			   bool direct,
+			   void (*complete)(struct kiocb *iocb, long ret))
+{
+	cfrs_init_sync_kiocb(iocb, file, pos, false, direct);
+	iocb->ki_complete = complete;
+}
+
 size_t cfrs_iov_iter_count(const struct iov_iter *i)
 {
 	return iov_iter_count(i);

@@ -8,8 +8,10 @@
 //! [`include/linux/cred.h`](srctree/include/linux/cred.h)
 //!
 //! One concept per file: [`inode`], [`dentry`], [`dir`], [`mount`], [`path`],
-//! [`rename`], [`file`], [`iov`], [`cred`]; the items are re-exported here.
+//! [`rename`], [`file`] (and [`aio`], its asynchronous reads), [`iov`],
+//! [`cred`]; the items are re-exported here.
 
+mod aio;
 mod cred;
 mod dentry;
 mod dir;
@@ -20,6 +22,7 @@ mod mount;
 mod path;
 mod rename;
 
+pub(crate) use aio::ReadDone;
 pub(crate) use cred::Cred;
 pub(crate) use dentry::Dentry;
 pub(crate) use dir::DirGuard;
