@@ -26,6 +26,12 @@ pub(crate) trait AnonFdOps: Send + Sync + Sized + 'static {
     /// `write()`/`pwrite()` of `iter` at `pos`; returns the bytes written
     /// (the file position then advances by as many).
     fn write_iter(this: &Self, pos: i64, iter: &mut IovIter) -> Result<usize, Errno>;
+    /// Whether `splice()` into the file is accepted (its pipe pages then
+    /// go through [`AnonFdOps::write_iter`]); if not, it fails with
+    /// `EINVAL`, as for a file without `splice_write`.
+    fn splice_write_allowed(_this: &Self) -> bool {
+        false
+    }
     /// `lseek()`.
     fn llseek(this: &Self, pos: i64, whence: i32) -> Result<i64, Errno>;
     /// `ioctl()`.
@@ -38,6 +44,7 @@ pub(crate) const fn fops<T: AnonFdOps>(owner: *mut bindings::module) -> bindings
         owner,
         release: Some(release_callback::<T>),
         write_iter: Some(write_iter_callback::<T>),
+        splice_write: Some(splice_write_callback::<T>),
         llseek: Some(llseek_callback::<T>),
         unlocked_ioctl: Some(ioctl_callback::<T>),
         // SAFETY: All-zero is a valid `file_operations`.
@@ -93,6 +100,27 @@ unsafe extern "C" fn write_iter_callback<T: AnonFdOps>(
         }
         Err(e) => -(e.0 as isize),
     }
+}
+
+/// # Safety
+///
+/// Called by the VFS (`do_splice_from`) with a locked, valid pipe and a
+/// file made for `T` open for writing.
+unsafe extern "C" fn splice_write_callback<T: AnonFdOps>(
+    pipe: *mut bindings::pipe_inode_info,
+    out: *mut bindings::file,
+    ppos: *mut bindings::loff_t,
+    len: usize,
+    flags: kernel::ffi::c_uint,
+) -> isize {
+    // SAFETY: Guaranteed by the caller.
+    let allowed = unsafe { state::<T>(out) }.is_some_and(T::splice_write_allowed);
+    if !allowed {
+        return -(crate::logic::cmd::errno::EINVAL.0 as isize);
+    }
+    // SAFETY: The caller's arguments, as `do_splice_from` passes them; the
+    // generic helper writes the pipe's pages through `write_iter`.
+    unsafe { bindings::iter_file_splice_write(pipe, out, ppos, len, flags) }
 }
 
 /// # Safety

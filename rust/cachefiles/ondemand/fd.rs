@@ -10,7 +10,7 @@ use crate::kernel_ext::anonfd::{self, AnonFdOps, PendingFd};
 use crate::kernel_ext::fscache::CookieFlag;
 use crate::kernel_ext::miscdev::StaticFops;
 use crate::kernel_ext::trace::{self, Op};
-use crate::kernel_ext::vfs::IovIter;
+use crate::kernel_ext::vfs::{IoMode, IovIter};
 use crate::logic::cmd::errno::*;
 use crate::logic::cmd::Errno;
 use kernel::sync::Arc;
@@ -109,6 +109,12 @@ impl AnonFdOps for Object {
         }
         this.cookie().set(CookieFlag::HaveData, true);
         ret
+    }
+
+    /// Only with buffered backing I/O (an opt-in; C's anon fd has no
+    /// `splice_write`): a pipe's pages need not suit direct I/O.
+    fn splice_write_allowed(this: &Self) -> bool {
+        this.bound.io_mode() == IoMode::Buffered
     }
 
     fn llseek(this: &Self, pos: i64, whence: i32) -> Result<i64, Errno> {

@@ -1,16 +1,23 @@
-//! Filling a range of a cache file: `copy_file_range(2)` from the blob to
-//! the anon fd where the kernel allows it (no copy through user space),
-//! else `pread` + `pwrite` through a page-aligned buffer
-//! ([`devnode::copy_range`]).
+//! Filling a range of a cache file without a copy through user space
+//! where the kernel allows it, else `pread` + `pwrite` through a
+//! page-aligned buffer ([`devnode::copy_range`]):
 //!
-//! The anon fd of 6.12 (C `cachefiles_ondemand_fd_fops`, and
-//! cachefiles_rs's copy of them) has neither `copy_file_range` nor
-//! `splice_write`, and it is not a regular file: the kernel refuses the
-//! call (EINVAL, or EXDEV across filesystems).  The first such refusal
-//! switches the whole daemon to the buffer copy for good (logged once);
-//! other errors are returned as `pwrite`'s would be.  `sendfile(2)` is not
-//! tried: it writes at the output's file position, and the anon fd's
-//! `llseek` moves the backing file's position, not its own.
+//! 1. `copy_file_range(2)` from the blob to the anon fd;
+//! 2. if the kernel refuses it, `splice(2)` from the blob into a pipe
+//!    (page references, no copy) and from the pipe into the anon fd at the
+//!    fill's offset;
+//! 3. if the kernel refuses that too, the buffer copy.
+//!
+//! The anon fd of 6.12 (C `cachefiles_ondemand_fd_fops`) has neither
+//! `copy_file_range` nor `splice_write`, and it is not a regular file: the
+//! kernel refuses both (EINVAL, or EXDEV across filesystems).
+//! cachefiles_rs accepts `splice` into an anon fd of a cache bound with
+//! buffered backing I/O (its opt-in, see ondemand.rst), and refuses it as
+//! C otherwise.  The first refusal of a method moves the whole daemon to
+//! the next one for good (logged once); other errors are returned as
+//! `pwrite`'s would be.  `sendfile(2)` is not tried: it writes at the
+//! output's file position, and the anon fd's `llseek` moves the backing
+//! file's position, not its own.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -27,7 +34,11 @@ pub enum Method {
     Untried,
     /// `copy_file_range` worked.
     CopyFileRange,
-    /// The kernel refused `copy_file_range`: `pread` + `pwrite`.
+    /// The kernel refused `copy_file_range`: `splice` is being tried.
+    SpliceTrying,
+    /// `splice` through a pipe worked.
+    Splice,
+    /// The kernel refused the kernel copies: `pread` + `pwrite`.
     Pwrite,
 }
 
@@ -83,6 +94,110 @@ fn copy_file_range(
     }
 }
 
+/// Pipe capacity asked for the splice copy (the kernel may give less).
+const PIPE_BYTES: libc::c_int = 1 << 20;
+
+thread_local! {
+    /// This thread's pipe for [`splice_copy`]: (read end, write end, size).
+    static PIPE: std::cell::RefCell<Option<(OwnedFd, OwnedFd, usize)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Retries `f` while it fails with EINTR.
+fn retry(mut f: impl FnMut() -> isize) -> io::Result<usize> {
+    loop {
+        let r = f();
+        if r >= 0 {
+            return Ok(r as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
+/// A new pipe of (up to) [`PIPE_BYTES`].
+fn new_pipe() -> io::Result<(OwnedFd, OwnedFd, usize)> {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid array of two ints.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 returned two new descriptors we now own.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // A bigger pipe means fewer splices; the default (64 KiB) still works.
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_BYTES) };
+    // SAFETY: As above.
+    let size = unsafe { libc::fcntl(w.as_raw_fd(), libc::F_GETPIPE_SZ) };
+    Ok((r, w, usize::try_from(size).unwrap_or(0).max(4096)))
+}
+
+/// Copies up to `len` bytes at `pos` from `blob` into `anon` at the same
+/// offset through this thread's pipe; returns the bytes copied.  On an
+/// error the pipe (maybe holding data) is dropped.
+fn splice_copy(blob: &std::fs::File, anon: &OwnedFd, pos: u64, len: usize) -> io::Result<usize> {
+    let off = libc::loff_t::try_from(pos).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    PIPE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(new_pipe()?);
+        }
+        let Some((r, w, size)) = slot.as_ref() else {
+            return Err(io::Error::from_raw_os_error(libc::EBADF));
+        };
+        let chunk = len.min(*size);
+        let mut off_in = off;
+        // SAFETY: Open descriptors; `off_in` is a valid loff_t.
+        let n = retry(|| unsafe {
+            libc::splice(
+                blob.as_raw_fd(),
+                &mut off_in,
+                w.as_raw_fd(),
+                std::ptr::null_mut(),
+                chunk,
+                libc::SPLICE_F_MOVE,
+            )
+        });
+        let n = match n {
+            Ok(n) => n,
+            Err(e) => {
+                *slot = None;
+                return Err(e);
+            }
+        };
+        let mut off_out = off;
+        let mut left = n;
+        while left > 0 {
+            // SAFETY: Open descriptors; `off_out` is a valid loff_t.
+            let m = retry(|| unsafe {
+                libc::splice(
+                    r.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    anon.as_raw_fd(),
+                    &mut off_out,
+                    left,
+                    libc::SPLICE_F_MOVE,
+                )
+            });
+            match m {
+                Ok(0) => {
+                    *slot = None;
+                    return Err(io::Error::from_raw_os_error(libc::EIO));
+                }
+                Ok(m) => left -= m.min(left),
+                Err(e) => {
+                    *slot = None;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(n)
+    })
+}
+
 impl Filler {
     /// A filler that will try `copy_file_range` first.
     pub fn new() -> Filler {
@@ -95,6 +210,8 @@ impl Filler {
     pub fn method(&self) -> Method {
         match self.method.load(Ordering::Relaxed) {
             x if x == Method::CopyFileRange as u8 => Method::CopyFileRange,
+            x if x == Method::SpliceTrying as u8 => Method::SpliceTrying,
+            x if x == Method::Splice as u8 => Method::Splice,
             x if x == Method::Pwrite as u8 => Method::Pwrite,
             _ => Method::Untried,
         }
@@ -109,7 +226,34 @@ impl Filler {
         plan: &WritePlan,
         buf: &mut AlignedBuf,
     ) -> io::Result<u64> {
-        self.copy_range_with(blob, anon, plan, buf, copy_file_range)
+        self.copy_range_with(blob, anon, plan, buf, |b, a, pos, len| {
+            self.kernel_copy(b, a, pos, len)
+        })
+    }
+
+    /// One kernel copy with the method in force: `copy_file_range`, or
+    /// `splice` once `copy_file_range` was refused.
+    fn kernel_copy(
+        &self,
+        blob: &std::fs::File,
+        anon: &OwnedFd,
+        pos: u64,
+        len: usize,
+    ) -> io::Result<usize> {
+        if !matches!(self.method(), Method::SpliceTrying | Method::Splice) {
+            match copy_file_range(blob, anon, pos, len) {
+                Err(e) if is_unsupported(&e) && self.method() == Method::Untried => {
+                    info!(
+                        "copy_file_range into the anon fd: {}; trying splice",
+                        describe(&e)
+                    );
+                    self.method
+                        .store(Method::SpliceTrying as u8, Ordering::Relaxed);
+                }
+                r => return r,
+            }
+        }
+        splice_copy(blob, anon, pos, len)
     }
 
     /// [`Filler::copy_range`] with the kernel copy `zc` (tests fake it).
@@ -133,10 +277,23 @@ impl Filler {
                     // The blob shrank: the buffer copy pads with zeros.
                     Ok(0) => break,
                     Ok(n) => {
-                        if self.method() == Method::Untried {
-                            self.method
-                                .store(Method::CopyFileRange as u8, Ordering::Relaxed);
-                            info!("filling cache files with copy_file_range (no user-space copy)");
+                        let (from, to, name) = match self.method() {
+                            Method::SpliceTrying => {
+                                (Method::SpliceTrying, Method::Splice, "splice")
+                            }
+                            _ => (Method::Untried, Method::CopyFileRange, "copy_file_range"),
+                        };
+                        if self
+                            .method
+                            .compare_exchange(
+                                from as u8,
+                                to as u8,
+                                Ordering::Relaxed,
+                                Ordering::Relaxed,
+                            )
+                            .is_ok()
+                        {
+                            info!("filling cache files with {name} (no user-space copy)");
                         }
                         // A write must start on a page: go on from the
                         // page it stopped in (rewriting the same bytes).
@@ -152,7 +309,7 @@ impl Filler {
                             != Method::Pwrite as u8
                         {
                             info!(
-                                "copy_file_range into the anon fd: {}; filling with pread + pwrite from now on",
+                                "kernel copies into the anon fd: {}; filling with pread + pwrite from now on",
                                 describe(&e)
                             );
                         }
@@ -254,6 +411,26 @@ mod tests {
             .unwrap();
         assert_eq!(n, 20000);
         assert_eq!(&contents(&dst)[..20000], &data[..]);
+    }
+
+    #[test]
+    fn splice_copies_through_a_pipe_at_the_offset() {
+        // More than one pipe's worth is copied by repeated calls, each at
+        // its offset in both files.
+        let (blob, data, dst, fd) = blob_and_dst("splice");
+        let mut pos = 4096u64;
+        while pos < 16384 {
+            let n = splice_copy(&blob, &fd, pos, (16384 - pos) as usize).unwrap();
+            assert!(n > 0);
+            pos += n as u64;
+        }
+        assert_eq!(pos, 16384);
+        let out = contents(&dst);
+        assert_eq!(out.len(), 16384);
+        assert!(out[..4096].iter().all(|&b| b == 0));
+        assert_eq!(&out[4096..16384], &data[4096..16384]);
+        // Past the blob's end: nothing to copy.
+        assert_eq!(splice_copy(&blob, &fd, 40960, 4096).unwrap(), 0);
     }
 
     #[test]
