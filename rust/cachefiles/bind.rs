@@ -156,6 +156,7 @@ impl Cache {
                     crate::kernel_ext::param::read_window_kib(),
                     kernel::page::PAGE_SIZE as u64,
                 ),
+                read_ahead: crate::kernel_ext::param::read_ahead(),
             },
             GFP_KERNEL,
         )
@@ -175,8 +176,13 @@ impl Cache {
         }
         if bound.read_window > 0 {
             pr_info!(
-                "READ requests widened to {} KiB windows\n",
-                bound.read_window / 1024
+                "READ requests widened to {} KiB windows{}\n",
+                bound.read_window / 1024,
+                if bound.read_ahead {
+                    ", the next one asked for ahead"
+                } else {
+                    ""
+                }
             );
         }
         let _as_cache = bound.cred.override_current();

@@ -115,6 +115,9 @@ pub(crate) struct Bound {
     /// The window of READ requests in bytes, whole pages (0: C's
     /// requests); see `logic/window.rs`.
     pub(crate) read_window: u64,
+    /// With a window, a sequential reader's next window is asked for
+    /// without waiting (`read_ahead`); see `io.rs`.
+    pub(crate) read_ahead: bool,
 }
 
 impl Bound {
@@ -208,6 +211,27 @@ pub(crate) struct Object {
     /// Re-sends OPEN for a closed object that met a READ (`ondemand/`).
     #[pin]
     pub(super) work: Work<Object>,
+    /// The last READ asked for ahead of a reader (`read_ahead`), which a
+    /// reader reaching its range waits for instead of asking again.
+    #[pin]
+    pub(crate) ahead: SpinLock<Option<Ahead>>,
+}
+
+/// A READ asked for ahead of a reader: its message id and range.  The id
+/// is only a hint: the request is looked up by id and range in the table
+/// (it may be gone, and the id reused).
+#[derive(Clone, Copy)]
+pub(crate) struct Ahead {
+    pub(crate) id: u32,
+    pub(crate) off: i64,
+    pub(crate) len: usize,
+}
+
+impl Ahead {
+    /// Whether `pos` is in the range.
+    pub(crate) fn covers(&self, pos: i64) -> bool {
+        pos >= self.off && pos - self.off < self.len as i64
+    }
 }
 
 impl Object {
@@ -250,12 +274,13 @@ pub(crate) struct Request {
 }
 
 impl Request {
-    /// Completes the request, with `err` if given.
+    /// Completes the request, with `err` if given, for every waiter: its
+    /// sender, and readers that met a read-ahead READ (`wait_read`).
     pub(super) fn finish(&self, err: Option<Errno>) {
         if let Some(e) = err {
             self.error.store(-e.0, Ordering::Release);
         }
-        self.done.complete();
+        self.done.complete_all();
     }
 }
 

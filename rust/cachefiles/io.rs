@@ -3,7 +3,8 @@
 //! Reads of cached data (C's `io.c`): an operation's file, synchronous
 //! reads, the on-demand read decision and occupancy queries.
 
-use crate::cachefiles::internal::{Cache, Object};
+use crate::cachefiles::internal::{Ahead, Cache, Object};
+use crate::cachefiles::ondemand;
 use crate::kernel_ext::fscache::{
     stats, CookieFlag, Cres, ReadHole, Source, Termination, Want, SREQ_COPY_TO_CACHE, SREQ_ONDEMAND,
 };
@@ -13,6 +14,7 @@ use crate::logic::cmd::errno::*;
 use crate::logic::cmd::Errno;
 use crate::logic::window::{self, Span};
 use kernel::prelude::pr_err;
+use kernel::sync::Arc;
 
 impl Cache {
     /// Gives an I/O operation its file (C's `cachefiles_begin_operation`).
@@ -144,6 +146,10 @@ impl Cache {
                         return Source::DownloadFromServer;
                     }
                 };
+                // A reader within a window of the next hole: ask for it.
+                if reads_ahead(&object) && to - start <= len + object.bound.read_window as i64 {
+                    read_ahead(&object, &file, to);
+                }
                 if to < start + len {
                     let to = if start + len >= i_size {
                         round_up(to, bsize)
@@ -158,8 +164,36 @@ impl Cache {
             if *flags & SREQ_ONDEMAND == 0 {
                 return Source::DownloadFromServer;
             }
+            // A READ asked for ahead covers the miss: wait for it and look
+            // again rather than asking twice.
+            let pending = *object.ahead.lock();
+            if let Some(a) = pending.filter(|a| a.covers(start)) {
+                let waited = ondemand::wait_read(&object, a);
+                let mut slot = object.ahead.lock();
+                if slot.is_some_and(|x| x.id == a.id && x.off == a.off) {
+                    *slot = None;
+                }
+                drop(slot);
+                // Ended or gone (maybe just filled): look again; the
+                // record is forgotten, so a hole left asks for itself.
+                if waited.is_err() {
+                    return Source::InvalidRead;
+                }
+                continue;
+            }
             let (off, rlen) = read_span(&object, &file, start, len, hole_end);
-            if crate::cachefiles::ondemand::read(&object, off, rlen).is_err() {
+            let next = off.saturating_add(rlen as i64);
+            // Sequential: the miss follows data.  Then the next window is
+            // asked for too, behind this READ, while the reader waits.
+            let ahead = reads_ahead(&object)
+                && off > 0
+                && file.llseek(off - 1, Whence::Data) == Ok(off - 1);
+            let queued = || {
+                if ahead {
+                    read_ahead(&object, &file, next);
+                }
+            };
+            if ondemand::read_then(&object, off, rlen, queued).is_err() {
                 return Source::InvalidRead;
             }
             *flags &= !SREQ_ONDEMAND;
@@ -272,6 +306,43 @@ fn read_span(
     match (i64::try_from(span.off), usize::try_from(span.len)) {
         (Ok(o), Ok(l)) => (o, l),
         _ => miss,
+    }
+}
+
+/// Whether misses of `object` ask for the next window ahead
+/// (`read_ahead`, with a window).
+fn reads_ahead(object: &Object) -> bool {
+    object.bound.read_ahead && object.bound.read_window > 0
+}
+
+/// Asks the daemon, without waiting, for the hole at `at` up to the end of
+/// its window (clamped to the hole and the object), unless the last
+/// read-ahead of the object covers `at` or `at` holds data.
+fn read_ahead(object: &Arc<Object>, file: &FileRef, at: i64) {
+    let (Ok(w), Ok(size)) = (
+        i64::try_from(object.bound.read_window),
+        i64::try_from(object.cookie().object_size()),
+    ) else {
+        return;
+    };
+    if w <= 0 || at < 0 || at >= size || object.ahead.lock().is_some_and(|a| a.covers(at)) {
+        return;
+    }
+    let hole_end = match file.llseek(at, Whence::Data) {
+        Ok(data) if data <= at => return,
+        Ok(data) => data,
+        Err(ENXIO) => size,
+        Err(_) => return,
+    };
+    let end = (at - at % w).saturating_add(w).min(hole_end).min(size);
+    let Ok(len) = usize::try_from(end - at) else {
+        return;
+    };
+    if len == 0 {
+        return;
+    }
+    if let Some(id) = ondemand::read_nowait(object, at, len) {
+        *object.ahead.lock() = Some(Ahead { id, off: at, len });
     }
 }
 

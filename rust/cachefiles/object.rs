@@ -27,6 +27,8 @@
 //! * `od` (C `info->lock`, a spinlock): the on-demand state
 //!   ([`ObjectState`]).  Taken inside the cache's request-table mutex,
 //!   never the other way round.
+//! * `ahead` (a spinlock): the last READ asked for ahead of a reader
+//!   (`read_ahead`, `io.rs`); taken alone, for a copy or a store.
 
 use crate::cachefiles::internal::{Bound, Cache, CacheVolume, CountedCookie, Object};
 use crate::kernel_ext::fscache::Cookie;
@@ -73,6 +75,7 @@ impl Object {
                 ondemand,
                 od <- kernel::new_spinlock!(ObjectState::new(), "cachefiles_rs_object_od"),
                 work <- kernel::new_work!("cachefiles_rs_object_reopen"),
+                ahead <- kernel::new_spinlock!(None, "cachefiles_rs_object_ahead"),
             }),
             GFP_KERNEL,
         )

@@ -48,10 +48,11 @@ impl Completion {
         })
     }
 
-    /// Wakes the waiter (`complete`).
-    pub(crate) fn complete(&self) {
+    /// Completes for good, waking every waiter, now and later
+    /// (`complete_all`).
+    pub(crate) fn complete_all(&self) {
         // SAFETY: Initialised (type invariant).
-        unsafe { bindings::complete(self.inner.get()) };
+        unsafe { bindings::complete_all(self.inner.get()) };
     }
 
     /// Waits until completed, or until a fatal signal is pending.

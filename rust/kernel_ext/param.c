@@ -7,7 +7,9 @@
  * "buffered_io" is cachefiles_rs's own: the backing I/O mode of the
  * on-demand caches bound while it is set (0, C's direct I/O, by default).
  * "read_window_kib" too: the window of the READ requests of caches bound
- * while it is set (0, C's requests, by default).
+ * while it is set (0, C's requests, by default), and "read_ahead": with a
+ * window, a sequential reader's next window is asked for without waiting
+ * (N, C's behaviour, by default).
  */
 
 #include <linux/module.h>
@@ -28,3 +30,8 @@ unsigned int cfrs_read_window_kib;
 module_param_named(read_window_kib, cfrs_read_window_kib, uint, 0644);
 MODULE_PARM_DESC(read_window_kib,
 		 "On-demand misses of caches bound from now on ask the daemon for this many KiB around the missing range, clamped to the hole and the object (whole pages, at most 16384; default: 0, the missing range only, as C cachefiles)");
+
+bool cfrs_read_ahead;
+module_param_named(read_ahead, cfrs_read_ahead, bool, 0644);
+MODULE_PARM_DESC(read_ahead,
+		 "With read_window_kib, caches bound from now on also ask the daemon for the window after a sequential reader's, without waiting for it (default: N, as C cachefiles)");

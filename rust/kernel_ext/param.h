@@ -14,4 +14,7 @@ extern bool cfrs_buffered_io;
 /* The "read_window_kib" module parameter. */
 extern unsigned int cfrs_read_window_kib;
 
+/* The "read_ahead" module parameter. */
+extern bool cfrs_read_ahead;
+
 #endif /* CFRS_PARAM_H */

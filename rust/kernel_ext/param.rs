@@ -26,18 +26,36 @@ pub(crate) fn set_debug_mask(mask: u64) {
     debug().store(mask as u32, Ordering::Relaxed);
 }
 
+/// Reads a module `bool` parameter.
+///
+/// # Safety
+///
+/// `p` is a static `bool` of the module, which the parameter code reads
+/// and writes as one byte with plain loads and stores.
+unsafe fn load_bool(p: *mut bool) -> bool {
+    // A relaxed atomic load sees either value.
+    // SAFETY: Aliasable by an atomic of the same size and alignment, valid
+    // for the module's lifetime (caller).
+    unsafe { AtomicBool::from_ptr(p) }.load(Ordering::Relaxed)
+}
+
 /// The `buffered_io` parameter
 /// (`/sys/module/cachefiles_rs/parameters/buffered_io`): whether a cache
 /// bound now uses buffered backing I/O when its daemon did not say (the
 /// `buffered` command).  Read once per `bind`; changing it affects only
 /// caches bound afterwards.
 pub(crate) fn buffered_io_default() -> bool {
-    // The parameter code reads and writes it as one `bool` (one byte) with
-    // plain loads and stores; a relaxed atomic load sees either value.
-    // SAFETY: A static `bool` of the module, aliasable by an atomic of the
-    // same size and alignment, valid for the module's lifetime.
-    let p = unsafe { AtomicBool::from_ptr(core::ptr::addr_of_mut!(bindings::cfrs_buffered_io)) };
-    p.load(Ordering::Relaxed)
+    // SAFETY: A static `bool` parameter of the module.
+    unsafe { load_bool(core::ptr::addr_of_mut!(bindings::cfrs_buffered_io)) }
+}
+
+/// The `read_ahead` parameter
+/// (`/sys/module/cachefiles_rs/parameters/read_ahead`): whether caches
+/// bound now ask for a sequential reader's next READ window ahead.  Read
+/// once per `bind`.
+pub(crate) fn read_ahead() -> bool {
+    // SAFETY: A static `bool` parameter of the module.
+    unsafe { load_bool(core::ptr::addr_of_mut!(bindings::cfrs_read_ahead)) }
 }
 
 /// The `read_window_kib` parameter

@@ -32,7 +32,7 @@
 mod fd;
 mod requests;
 
-use crate::cachefiles::internal::{Cache, Object, Opcode, Request, Requests};
+use crate::cachefiles::internal::{Ahead, Cache, Object, Opcode, Request, Requests};
 use crate::kernel_ext::completion::{Completion, Killed};
 use crate::kernel_ext::fscache::CookieFlag;
 use crate::kernel_ext::trace;
@@ -60,9 +60,22 @@ const MSG_MAX: usize = 1024;
 /// Queues a request for `object` and waits for its answer (C's
 /// `cachefiles_ondemand_send_req`).  READ waits are killable (`EINTR`).
 fn send_req(object: &Arc<Object>, opcode: Opcode, body: KVec<u8>) -> Result<(), Errno> {
+    match enqueue(object, opcode, body)? {
+        Some((id, req)) => wait(object, id, &req),
+        None => Ok(()),
+    }
+}
+
+/// Queues a request and wakes the daemon; its id and the request, or
+/// `None` if the cache is not in on-demand mode (nothing to send).
+fn enqueue(
+    object: &Arc<Object>,
+    opcode: Opcode,
+    body: KVec<u8>,
+) -> Result<Option<(u32, Arc<Request>)>, Errno> {
     let cache = &object.cache;
     if !cache.ondemand() {
-        return Ok(());
+        return Ok(None);
     }
     let fail = |e: Errno| {
         if opcode == Opcode::Open {
@@ -108,11 +121,17 @@ fn send_req(object: &Arc<Object>, opcode: Opcode, body: KVec<u8>) -> Result<(), 
         }
     };
     cache.wake_daemon();
+    Ok(Some((id, req)))
+}
+
+/// Waits for the request `id` that the caller queued; a fatal signal takes
+/// it back from the table (`EINTR`) unless the daemon is completing it.
+fn wait(object: &Object, id: u32, req: &Arc<Request>) -> Result<(), Errno> {
     loop {
         match req.done.wait_killable() {
             Ok(()) => return req.result(),
             Err(Killed) => {
-                if cache.reqs.lock().take_if(id, &req) {
+                if object.cache.reqs.lock().take_if(id, req) {
                     return Err(EINTR);
                 }
                 // Someone took it and is about to complete it.
@@ -201,15 +220,68 @@ impl Object {
     }
 }
 
-/// Asks the daemon for `len` bytes at `pos` and waits for them (C's
-/// `cachefiles_ondemand_read`).
-pub(crate) fn read(object: &Arc<Object>, pos: i64, len: usize) -> Result<(), Errno> {
+/// The body of a READ message: offset and length.
+fn read_body(pos: i64, len: usize) -> Result<KVec<u8>, Errno> {
     let mut body = KVec::with_capacity(16, GFP_KERNEL).map_err(|_| ENOMEM)?;
     body.extend_from_slice(&(pos as u64).to_ne_bytes(), GFP_KERNEL)
         .map_err(|_| ENOMEM)?;
     body.extend_from_slice(&(len as u64).to_ne_bytes(), GFP_KERNEL)
         .map_err(|_| ENOMEM)?;
-    send_req(object, Opcode::Read, body)
+    Ok(body)
+}
+
+/// Asks the daemon for `len` bytes at `pos` and waits for them (C's
+/// `cachefiles_ondemand_read`), running `queued` once the READ is queued,
+/// before waiting for it (to queue a read-ahead behind it).
+pub(crate) fn read_then(
+    object: &Arc<Object>,
+    pos: i64,
+    len: usize,
+    queued: impl FnOnce(),
+) -> Result<(), Errno> {
+    let sent = enqueue(object, Opcode::Read, read_body(pos, len)?)?;
+    queued();
+    match sent {
+        Some((id, req)) => wait(object, id, &req),
+        None => Ok(()),
+    }
+}
+
+/// Asks the daemon for `[pos, pos + len)` without waiting (a read-ahead);
+/// the message id if the READ was queued.  Nobody waits for it unless a
+/// reader reaches the range ([`wait_read`]); the daemon's completion (or
+/// a failure) frees it.
+pub(crate) fn read_nowait(object: &Arc<Object>, pos: i64, len: usize) -> Option<u32> {
+    let body = read_body(pos, len).ok()?;
+    enqueue(object, Opcode::Read, body)
+        .ok()
+        .flatten()
+        .map(|(id, _)| id)
+}
+
+/// Waits for the READ of `ahead` if it is still pending (the request with
+/// that id is a READ of `object` for that range): `Ok(true)` once it
+/// ended (filled or failed: the caller looks at the file again),
+/// `Ok(false)` if it is not pending, `EINTR` on a fatal signal (the READ
+/// stays queued for whoever comes next).
+pub(crate) fn wait_read(object: &Object, ahead: Ahead) -> Result<bool, Errno> {
+    let req = {
+        let reqs = object.cache.reqs.lock();
+        match reqs.get(ahead.id) {
+            Some(r)
+                if r.opcode == Opcode::Read
+                    && r.is_for(object)
+                    && read_body(ahead.off, ahead.len).is_ok_and(|b| b[..] == r.body[..]) =>
+            {
+                r.clone()
+            }
+            _ => return Ok(false),
+        }
+    };
+    match req.done.wait_killable() {
+        Ok(()) => Ok(true),
+        Err(Killed) => Err(EINTR),
+    }
 }
 
 /// The object is withdrawn: CLOSE to the daemon, then DROPPING and its

@@ -6,7 +6,11 @@
 # read cold twice, each time into a fresh cache directory: without a
 # window and with 512 KiB windows.  cachefiles_rs must send fewer READs
 # with the window (some of them 512 KiB long) and serve the same bytes; C
-# has no parameter and serves both.  Uses ondemand_test.sh's variables:
+# has no parameter and serves both.  A third pass turns on read_ahead
+# (cachefiles_rs only; "Read-ahead" in ondemand.rst) with READs delayed
+# 200 ms: the window after a sequential reader's must be asked for while
+# the reader's own READ is in flight, and no byte may be asked for twice.
+# Uses ondemand_test.sh's variables:
 # work, scratch, blobs, stats, daemon, dmode, is_rs.
 
 section window
@@ -45,3 +49,45 @@ else
 	check_eq window.window_sized_reads_on_rs_only absent \
 		"$([ -e /sys/module/cachefiles/parameters/read_window_kib ] && echo present || echo absent)"
 fi
+
+aparam=/sys/module/cachefiles_rs/parameters/read_ahead
+asaved=$(cat "$aparam" 2> /dev/null)
+[ -w "$aparam" ] && echo 1 > "$aparam"
+dmode_saved=("${dmode[@]}")
+dmode+=(--read-delay 200)
+window_pass ahead 512
+dmode=("${dmode_saved[@]}")
+[ -w "$aparam" ] && echo "$asaved" > "$aparam"
+[ -w "$wparam" ] && echo "$wsaved" > "$wparam"
+# READs of the ahead pass: how many arrived while the READ ending where
+# they start was in flight (asked for ahead), and how many overlap an
+# earlier READ of the same object.
+read -r ahead overlaps < <(python3 - "$work/daemonW-ahead.log" << 'PY'
+import re, sys
+got = re.compile(r"READ msg (\d+) object (\d+) \[0x([0-9a-f]+)\+0x([0-9a-f]+)\] received")
+done = re.compile(r"READ msg (\d+) object \d+ blob '[^']*' \[0x[0-9a-f]+\+0x[0-9a-f]+\] -> ")
+inflight, seen, ahead, overlaps = {}, [], 0, 0
+for line in open(sys.argv[1], errors="replace"):
+    m = got.search(line)
+    if m:
+        msg, obj, off, n = int(m[1]), m[2], int(m[3], 16), int(m[4], 16)
+        if any(o == obj and e == off for o, e in inflight.values()):
+            ahead += 1
+        overlaps += sum(1 for o, a, b in seen if o == obj and a < off + n and off < b)
+        seen.append((obj, off, off + n))
+        inflight[msg] = (obj, off + n)
+        continue
+    m = done.search(line)
+    if m:
+        inflight.pop(int(m[1]), None)
+print(ahead, overlaps)
+PY
+)
+echo "# read-ahead pass: READs $wreads, asked for ahead $ahead, overlapping $overlaps"
+if [ "$is_rs" = 1 ]; then
+	check window.ahead.next_window_asked_while_reading_on_rs_only test "${ahead:-0}" -gt 0
+else
+	check_eq window.ahead.next_window_asked_while_reading_on_rs_only absent \
+		"$([ -e /sys/module/cachefiles/parameters/read_ahead ] && echo present || echo absent)"
+fi
+check_eq window.ahead.no_byte_asked_twice 0 "${overlaps:-x}"
