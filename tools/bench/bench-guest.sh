@@ -16,6 +16,7 @@
 #   rs-direct     cachefiles_rs.ko with its defaults (C's direct I/O), N workers
 #   rs-buffered   cachefiles_rs.ko buffered_io=1, N workers
 #   rs-bufwin     cachefiles_rs.ko buffered_io=1 read_window_kib=W, N workers
+#   rs-ahead      the same with read_ahead=1
 #   rs-bufwin-w1  the same with --workers 1
 # N = CFRS_BENCH_WORKERS (default: the guest's CPUs, the daemon's default),
 # W = CFRS_BENCH_WINDOW_KIB (default 1024).  Every configuration uses the
@@ -47,7 +48,7 @@ workers=${CFRS_BENCH_WORKERS:-$(nproc)}
 dsecs=${CFRS_BENCH_DISPATCH_SECS:-2}
 dns=${CFRS_BENCH_DISPATCH_N:-1 100 10000}
 devnode=${CFRS_BENCH_DEVNODE:-1}
-configs=${CFRS_BENCH_CONFIGS:-native c c-w1 rs-direct rs-buffered rs-bufwin rs-bufwin-w1}
+configs=${CFRS_BENCH_CONFIGS:-native c c-w1 rs-direct rs-buffered rs-bufwin rs-ahead rs-bufwin-w1}
 scratch=${CFRS_SCRATCH:-/tmp/bench-scratch}
 img=/tmp/bench-img mnt=/tmp/bench-mnt
 mkdir -p "$scratch" "$mnt"
@@ -84,6 +85,7 @@ cfg_setup() {
 	rs-direct) module=rs ;;
 	rs-buffered) module=rs params="buffered_io=1" ;;
 	rs-bufwin) module=rs params="buffered_io=1 read_window_kib=$window" ;;
+	rs-ahead) module=rs params="buffered_io=1 read_window_kib=$window read_ahead=1" ;;
 	rs-bufwin-w1) module=rs params="buffered_io=1 read_window_kib=$window" nworkers=1 ;;
 	*) echo "# unknown configuration $1"; return 1 ;;
 	esac

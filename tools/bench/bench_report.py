@@ -15,7 +15,8 @@ import collections
 import statistics
 import sys
 
-CONFIGS = ["native", "c", "c-w1", "rs-direct", "rs-buffered", "rs-bufwin", "rs-bufwin-w1"]
+CONFIGS = ["native", "c", "c-w1", "rs-direct", "rs-buffered", "rs-bufwin", "rs-ahead",
+           "rs-bufwin-w1"]
 LABELS = {
     "native": "native EROFS (loop)",
     "c": "C",
@@ -23,6 +24,7 @@ LABELS = {
     "rs-direct": "Rust direct",
     "rs-buffered": "Rust buffered",
     "rs-bufwin": "Rust buffered+window",
+    "rs-ahead": "Rust buffered+window+read-ahead",
     "rs-bufwin-w1": "Rust buffered+window, 1 worker",
 }
 CASES = [
@@ -120,14 +122,15 @@ def report(figs, samples, comments):
     # The targets.
     m = lambda c, k: med(figs.get((c, k), []))
     t = []
-    q = ratio(m("rs-bufwin", "seq_cold_MiBps"), m("c", "seq_cold_MiBps"))
-    t.append(("cold sequential: Rust buffered+window / C ≥ 3.0", q, q is not None and q >= 3.0))
+    for rs in ("rs-bufwin", "rs-ahead"):
+        q = ratio(m(rs, "seq_cold_MiBps"), m("c", "seq_cold_MiBps"))
+        t.append((f"cold sequential: {LABELS[rs]} / C ≥ 3.0", q, q is not None and q >= 3.0))
     q = ratio(m("rs-direct", "seq_cold_MiBps"), m("c", "seq_cold_MiBps"))
     t.append(("cold sequential: Rust direct / C ≥ 1.0", q, q is not None and q >= 1.0))
-    for rs in ("rs-direct", "rs-buffered", "rs-bufwin"):
+    for rs in ("rs-direct", "rs-buffered", "rs-bufwin", "rs-ahead"):
         q = ratio(m(rs, "randread_p50_us"), m("c", "randread_p50_us"))
         t.append((f"random 4 KiB p50: {LABELS[rs]} / C ≤ 1.0", q, q is not None and q <= 1.0))
-    for rs in ("rs-direct", "rs-buffered", "rs-bufwin"):
+    for rs in ("rs-direct", "rs-buffered", "rs-bufwin", "rs-ahead"):
         q = ratio(m(rs, "seq_warm_MiBps"), m("native", "seq_warm_MiBps"))
         t.append((f"warm re-read: {LABELS[rs]} / native ≥ 0.95", q, q is not None and q >= 0.95))
     if ns:

@@ -7,7 +7,8 @@
 #   . "$(dirname "$0")/lib.sh"
 #   od_init NAME          work dir /tmp/cfrs-NAME.XXXXXX, EXIT trap, TAP header,
 #                         cachefiles_rs's opt-in modes from the environment
-#                         (od_modes: CFRS_BUFFERED=1, CFRS_READ_WINDOW_KIB=N)
+#                         (od_modes: CFRS_BUFFERED=1, CFRS_READ_WINDOW_KIB=N,
+#                         CFRS_READ_AHEAD=1)
 #   od_require ...        "1..0 # SKIP" and exit unless the prerequisites hold
 #   tap / check / check_eq / section / tap_done / import_results
 #   od_track PID          killed (SIGKILL) and reaped at exit, before the umounts
@@ -126,6 +127,8 @@ od_init() { # od_init NAME: work dir, EXIT trap, TAP header, od_modes
 #   CFRS_BUFFERED=1         parameter buffered_io=1: every cache bound
 #                           meanwhile uses buffered backing I/O
 #   CFRS_READ_WINDOW_KIB=N  parameter read_window_kib=N (wider READs)
+#   CFRS_READ_AHEAD=1       parameter read_ahead=1 (with a window: the
+#                           next window asked for ahead)
 # Each parameter gets its old value back at exit.
 od_param_dir=/sys/module/cachefiles_rs/parameters
 od_param_saved=()
@@ -155,6 +158,7 @@ od_no_window() {
 od_modes() {
 	[ "${CFRS_BUFFERED:-0}" = 1 ] && od_set_param buffered_io 1
 	[ -n "${CFRS_READ_WINDOW_KIB:-}" ] && od_set_param read_window_kib "$CFRS_READ_WINDOW_KIB"
+	[ "${CFRS_READ_AHEAD:-0}" = 1 ] && od_set_param read_ahead 1
 	od_cleanup_late od_restore_params
 }
 
