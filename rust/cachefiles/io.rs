@@ -316,33 +316,31 @@ fn reads_ahead(object: &Object) -> bool {
 }
 
 /// Asks the daemon, without waiting, for the hole at `at` up to the end of
-/// its window (clamped to the hole and the object), unless the last
-/// read-ahead of the object covers `at` or `at` holds data.
+/// its window ([`window::ahead`]), unless the last read-ahead of the
+/// object covers `at` or `at` holds data.
 fn read_ahead(object: &Arc<Object>, file: &FileRef, at: i64) {
-    let (Ok(w), Ok(size)) = (
-        i64::try_from(object.bound.read_window),
-        i64::try_from(object.cookie().object_size()),
-    ) else {
+    let size = object.cookie().object_size();
+    let Ok(at_u) = u64::try_from(at) else {
         return;
     };
-    if w <= 0 || at < 0 || at >= size || object.ahead.lock().is_some_and(|a| a.covers(at)) {
+    if at_u >= size || object.ahead.lock().is_some_and(|a| a.covers(at)) {
         return;
     }
     let hole_end = match file.llseek(at, Whence::Data) {
         Ok(data) if data <= at => return,
-        Ok(data) => data,
+        Ok(data) => data as u64,
         Err(ENXIO) => size,
         Err(_) => return,
     };
-    let end = (at - at % w).saturating_add(w).min(hole_end).min(size);
-    let Ok(len) = usize::try_from(end - at) else {
+    let page = kernel::page::PAGE_SIZE as u64;
+    let Some(span) = window::ahead(at_u, hole_end, size, object.bound.read_window, page) else {
         return;
     };
-    if len == 0 {
+    let (Ok(off), Ok(len)) = (i64::try_from(span.off), usize::try_from(span.len)) else {
         return;
-    }
-    if let Some(id) = ondemand::read_nowait(object, at, len) {
-        *object.ahead.lock() = Some(Ahead { id, off: at, len });
+    };
+    if let Some(id) = ondemand::read_nowait(object, off, len) {
+        *object.ahead.lock() = Some(Ahead { id, off, len });
     }
 }
 

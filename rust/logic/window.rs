@@ -87,3 +87,25 @@ pub(crate) fn widen(miss: Span, hole: Span, size: u64, window: u64, page: u64) -
         len: hi - lo,
     }
 }
+
+/// What a read-ahead asks for (opt-in, `read_ahead`): the hole starting at
+/// `at` (and ending at `hole_end`, the next data or the end of the file),
+/// from the first page boundary at or after `at` (data before it is never
+/// asked for again) up to the end of `at`'s window, clamped to the hole
+/// and to the object's `size` rounded up to a page.  `None` if that is
+/// empty or the inputs do not fit (window 0 or not whole pages, `at` at or
+/// past `size`, overflow).
+pub(crate) fn ahead(at: u64, hole_end: u64, size: u64, window: u64, page: u64) -> Option<Span> {
+    if window == 0 || page == 0 || !window.is_multiple_of(page) || at >= size {
+        return None;
+    }
+    let lo = at.checked_next_multiple_of(page)?;
+    let win_hi = (at - at % window).checked_add(window)?;
+    let hi = win_hi
+        .min(hole_end)
+        .min(size.checked_next_multiple_of(page)?);
+    (hi > lo).then(|| Span {
+        off: lo,
+        len: hi - lo,
+    })
+}

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Tests of `rust/logic/window.rs`: the range a wider READ asks for.
 
-use crate::window::{widen, window_bytes, Span, MAX_WINDOW};
+use crate::window::{ahead, widen, window_bytes, Span, MAX_WINDOW};
 
 const PAGE: u64 = 4096;
 const K: u64 = 1024;
@@ -149,4 +149,41 @@ fn result_properties_over_a_grid() {
             }
         }
     }
+}
+
+#[test]
+fn read_ahead_to_the_end_of_the_window() {
+    let w = 512 * K;
+    // A hole at a window's start: the whole window.
+    assert_eq!(ahead(w, 4 * M, 4 * M, w, PAGE), Some(s(w, w)));
+    // In the middle of a window: the rest of it.
+    assert_eq!(
+        ahead(w + 8 * K, 4 * M, 4 * M, w, PAGE),
+        Some(s(w + 8 * K, w - 8 * K))
+    );
+    // Clamped to the hole (data follows it) and to the object.
+    assert_eq!(ahead(w, w + 64 * K, 4 * M, w, PAGE), Some(s(w, 64 * K)));
+    assert_eq!(ahead(w, 4 * M, w + 5000, w, PAGE), Some(s(w, 8 * K)));
+    // A hole starting inside a page (1 KiB blocks): from the next page.
+    assert_eq!(
+        ahead(w + K, 4 * M, 4 * M, w, PAGE),
+        Some(s(w + PAGE, w - PAGE))
+    );
+}
+
+#[test]
+fn read_ahead_of_nothing() {
+    let w = 512 * K;
+    assert_eq!(ahead(0, 4 * M, 4 * M, 0, PAGE), None);
+    assert_eq!(ahead(0, 4 * M, 4 * M, w + 1, PAGE), None);
+    assert_eq!(ahead(0, 4 * M, 4 * M, w, 0), None);
+    // At or past the object's end.
+    assert_eq!(ahead(4 * M, 8 * M, 4 * M, w, PAGE), None);
+    assert_eq!(ahead(5 * M, 8 * M, 4 * M, w, PAGE), None);
+    // An empty hole, or one ending inside the first page.
+    assert_eq!(ahead(w, w, 4 * M, w, PAGE), None);
+    assert_eq!(ahead(w + K, w + 2 * K, 4 * M, w, PAGE), None);
+    // The last page of a window, and overflow.
+    assert_eq!(ahead(2 * w - 100, 4 * M, 4 * M, w, PAGE), None);
+    assert_eq!(ahead(u64::MAX - 10, u64::MAX, u64::MAX, w, PAGE), None);
 }
