@@ -146,8 +146,13 @@ impl Cache {
                         return Source::DownloadFromServer;
                     }
                 };
-                // A reader within a window of the next hole: ask for it.
-                if reads_ahead(&object) && to - start <= len + object.bound.read_window as i64 {
+                // A reader within a window of the next hole asks for it,
+                // unless this call just waited for a miss of its own (a
+                // random reader would fetch a window more each time).
+                if *flags & SREQ_ONDEMAND != 0
+                    && reads_ahead(&object)
+                    && to - start <= len + object.bound.read_window as i64
+                {
                     read_ahead(&object, &file, to);
                 }
                 if to < start + len {
