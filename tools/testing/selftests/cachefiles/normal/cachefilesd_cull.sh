@@ -11,8 +11,9 @@
 #       tools/testing/selftests/cachefiles/normal/cachefilesd_cull.sh
 #
 # The cache directory is on a CULL_CACHE_MIB (64) MiB ext4 (a loop file on
-# the guest's scratch); cachefilesd runs with `-n -s -ddd -f CONF` and the
-# limits brun 60%, bcull 45%, bstop 25% (frun/fcull/fstop 10/7/3%).  Every
+# the guest's scratch); cachefilesd runs with `-n -s -ddd -f CONF` (under
+# `setarch -R`: see cfd_start) and the limits brun 60%, bcull 45%, bstop 25%
+# (frun/fcull/fstop 10/7/3%).  Every
 # file read through 9p is new (CULL_FILE_KIB, 2048 KiB of random data) and
 # its sha256 must equal the export's.  What cachefilesd read from the devnode
 # ("KERNEL: cull=C ... brun=X bcull=X bstop=X ..." in its debug output) is
@@ -36,7 +37,7 @@
 . "$(dirname "$0")/../ondemand/lib.sh"
 . "$(dirname "$0")/lib-9p.sh"
 
-od_require root devnode diod sha256sum cachefilesd mkfs.ext4 losetup
+od_require root devnode diod sha256sum cachefilesd setarch mkfs.ext4 losetup
 ninep_ko_or_skip
 od_init cull
 
@@ -55,8 +56,16 @@ mkdir -p "$export_dir" "$cachefs" "$mnt"
 
 # --- helpers ---------------------------------------------------------------------
 cfd_pid=""
+# cachefilesd 0.10.10 runs without address-space randomization (setarch -R,
+# which execs it: $! stays its pid).  Its decant_cull_table() ends with a
+# poison check meant for 32-bit pointers: it calls abort() when bits 28-31 of
+# any pointer in the cull table are 6 ((ptr & 0xf0000000) == 0x60000000).
+# On x86-64 that holds for a valid heap pointer whenever the randomized heap
+# lands in such a window: about 1 start in 16, with either module, SIGABRT
+# right after its first "Decant".  Without randomization the heap sits at
+# 0x5555555xxxxx (bits 28-31 = 5), so the check cannot fire.
 cfd_start() { # cfd_start: cachefilesd in the foreground (in the background of this shell)
-	cachefilesd -ddd -s -n -f "$conf" -p "$work/cachefilesd.pid" >> "$dlog" 2>&1 &
+	setarch "$(uname -m)" -R cachefilesd -ddd -s -n -f "$conf" -p "$work/cachefilesd.pid" >> "$dlog" 2>&1 &
 	cfd_pid=$!
 	# Bound when the kernel made the cache's directories; then give it
 	# a few seconds to read the state.
