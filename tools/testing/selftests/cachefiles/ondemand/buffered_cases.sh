@@ -90,6 +90,12 @@ d0=$(dirty_kib)
 same_tree buffered.fill_read_back_sha256_match "$work/srcB" "$mB"
 r1=$(stat_of read)
 check buffered.fill_went_through_reads test "${r1:-0}" -gt 0
+# rs (buffered) takes splice(2) into the anon fd; C refuses it (EINVAL).
+if [ $is_rs = 1 ]; then
+	check buffered.daemon_fills_by_splice_on_rs_only grep -q "filling cache files with splice" "$work/daemonB.log"
+else
+	check buffered.daemon_fills_by_splice_on_rs_only grep -q "filling with pread + pwrite" "$work/daemonB.log"
+fi
 d1=$(dirty_kib)
 echo 3 > /proc/sys/vm/drop_caches
 same_tree buffered.reread_after_drop_caches_sha256_match "$work/srcB" "$mB"

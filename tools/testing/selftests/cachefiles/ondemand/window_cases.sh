@@ -43,6 +43,12 @@ window_pass() { # window_pass LABEL KIB: a fresh cache, imgW read cold; sets wre
 }
 window_pass off 0
 reads_off=$wreads
+# How the daemon filled: splice(2) into the anon fd works only on
+# cachefiles_rs with buffered backing I/O; direct I/O (rs) and C refuse it
+# (EINVAL) as copy_file_range, and the daemon falls back to pread + pwrite.
+wfill="filling with pread + pwrite"
+[ "${CFRS_BUFFERED:-0}" = 1 ] && [ "$is_rs" = 1 ] && wfill="filling cache files with splice"
+check window.off.fill_method_as_the_io_mode_allows grep -q "$wfill" "$work/daemonW-off.log"
 window_pass 512k 512
 reads_on=$wreads probe_on=$wprobe
 [ -w "$wparam" ] && echo "$wsaved" > "$wparam"
