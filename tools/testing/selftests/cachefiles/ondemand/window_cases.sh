@@ -21,6 +21,10 @@ wparam=/sys/module/cachefiles_rs/parameters/read_window_kib
 make_tree "$work/srcW" dub 1024
 mkfs.erofs --quiet "$blobs/imgW" "$work/srcW" > /dev/null
 wsaved=$(cat "$wparam" 2> /dev/null)
+# The first two passes without read-ahead (a suite may run with it on).
+aparam=/sys/module/cachefiles_rs/parameters/read_ahead
+asaved=$(cat "$aparam" 2> /dev/null)
+[ -w "$aparam" ] && echo 0 > "$aparam"
 
 window_pass() { # window_pass LABEL KIB: a fresh cache, imgW read cold; sets wreads
 	local label=$1 c=$scratch/ondemand-cacheW-$1 m=$work/mntW pid
@@ -62,8 +66,6 @@ else
 		"$([ -e /sys/module/cachefiles/parameters/read_window_kib ] && echo present || echo absent)"
 fi
 
-aparam=/sys/module/cachefiles_rs/parameters/read_ahead
-asaved=$(cat "$aparam" 2> /dev/null)
 [ -w "$aparam" ] && echo 1 > "$aparam"
 dmode_saved=("${dmode[@]}")
 dmode+=(--read-delay 200)
