@@ -6,8 +6,8 @@
 use crate::cachefiles::internal::{Cache, CacheVolume, Object};
 use crate::cachefiles::object::DIO_BLOCK_SIZE;
 use crate::kernel_ext::fscache::{
-    CacheOps, Cookie, CookieFlag, CookieLookup, CookieWithdrawal, Cres, ReadHole, Source, Subreq,
-    Termination, VolumeHandle, VolumeList, Want,
+    CacheOps, Cookie, CookieFlag, CookieLookup, CookieWithdrawal, Cres, NetfsRead, ReadHole,
+    Source, Subreq, VolumeHandle, VolumeList, Want,
 };
 use crate::kernel_ext::trace::{self, Op};
 use crate::kernel_ext::vfs::{FileRef, IovIter};
@@ -72,11 +72,10 @@ impl CacheOps for Cache {
         _this: &Self,
         cres: &mut Cres<'_, Self>,
         pos: i64,
-        iter: &mut IovIter,
+        read: NetfsRead,
         hole: ReadHole,
-        term: Termination,
     ) -> Result<(), Errno> {
-        Cache::read_object(cres, pos, iter, hole, term)
+        Cache::read_object(cres, pos, read, hole)
     }
 
     /// On-demand mode: refused (the data comes from the daemon); normal

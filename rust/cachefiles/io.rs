@@ -6,10 +6,11 @@
 use crate::cachefiles::internal::{Ahead, Cache, Object};
 use crate::cachefiles::ondemand;
 use crate::kernel_ext::fscache::{
-    stats, CookieFlag, Cres, ReadHole, Source, Termination, Want, SREQ_COPY_TO_CACHE, SREQ_ONDEMAND,
+    stats, CookieFlag, Cres, NetfsRead, ReadEnd, ReadHole, Source, Termination, Want,
+    SREQ_COPY_TO_CACHE, SREQ_ONDEMAND,
 };
 use crate::kernel_ext::trace::{self, Op};
-use crate::kernel_ext::vfs::{FileRef, IoMode, IovIter, ReadDone, Whence};
+use crate::kernel_ext::vfs::{FileRef, IoMode, Whence};
 use crate::logic::cmd::errno::*;
 use crate::logic::cmd::Errno;
 use crate::logic::window::{self, Span};
@@ -38,42 +39,41 @@ impl Cache {
     pub(crate) fn read_object(
         cres: &mut Cres<'_, Cache>,
         pos: i64,
-        iter: &mut IovIter,
+        mut read: NetfsRead,
         hole: ReadHole,
-        term: Termination,
     ) -> Result<(), Errno> {
-        let fail = |e: Errno, term: Termination| {
-            term.read_done(Err(e), false);
+        let fail = |e: Errno, read: NetfsRead| {
+            read.done(Err(e));
             Err(e)
         };
         if !cres.wait_for_operation(Want::Read) {
-            return fail(ENOBUFS, term);
+            return fail(ENOBUFS, read);
         }
         stats::count_read();
         let Some(file) = cres.file() else {
-            return fail(ENOBUFS, term);
+            return fail(ENOBUFS, read);
         };
-        let len = iter.count();
+        let len = read.iter().count();
         let mut skipped = 0usize;
         if hole != ReadHole::Ignore {
             let end = pos.saturating_add(len as i64);
             let data = match file.llseek(pos, Whence::Data) {
                 Ok(off) => Some(off),
                 Err(ENXIO) => None,
-                Err(e) => return fail(e, term),
+                Err(e) => return fail(e, read),
             };
             match data {
                 Some(off) if off < end => {
                     // `pos <= off < end`, so the difference fits `len`.
                     skipped = (off - pos) as usize;
-                    iter.zero(skipped);
+                    read.iter().zero(skipped);
                 }
                 _ => {
                     if hole == ReadHole::Fail {
-                        return fail(ENODATA, term);
+                        return fail(ENODATA, read);
                     }
-                    iter.zero(len);
-                    term.read_done(Ok(len), false);
+                    read.iter().zero(len);
+                    read.done(Ok(len));
                     return Ok(());
                 }
             }
@@ -85,13 +85,8 @@ impl Cache {
             .map_or(IoMode::Direct, |o| o.bound.io_mode());
         let ino = file.inode().ino();
         trace::read(obj, ino, pos + skipped as i64, len - skipped);
-        let done = CacheRead {
-            term,
-            skipped,
-            obj,
-            ino,
-        };
-        file.read_async(pos + skipped as i64, iter, mode, done)
+        let end = CacheRead { skipped, obj, ino };
+        read.read_from(file, pos + skipped as i64, mode, end)
     }
 
     /// Decides where a read comes from, asking the daemon to fill a hole
@@ -247,9 +242,9 @@ impl Cache {
     }
 }
 
-/// A read of cached data in flight: what its end reports to the netfs.
+/// A read of cached data in flight: what its end adds before the netfs is
+/// told.
 struct CacheRead {
-    term: Termination,
     /// Hole bytes zeroed before the read (counted as transferred).
     skipped: usize,
     /// The object's debug id and the backing inode, for the trace.
@@ -257,13 +252,12 @@ struct CacheRead {
     ino: u64,
 }
 
-impl ReadDone for CacheRead {
-    fn done(self, r: Result<usize, Errno>, was_async: bool) {
+impl ReadEnd for CacheRead {
+    fn end(self, term: Termination, r: Result<usize, Errno>, was_async: bool) {
         if let Err(e) = r {
             trace::io_error(self.obj, self.ino, -e.0, Op::Read);
         }
-        let r = r.map(|n| n.saturating_add(self.skipped));
-        self.term.read_done(r, was_async);
+        term.read_done(r.map(|n| n.saturating_add(self.skipped)), was_async);
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::{CacheTypes, Cookie};
 use crate::kernel_ext::bindings;
-use crate::kernel_ext::vfs::FileRef;
+use crate::kernel_ext::vfs::{FileRef, IoMode, IovIter, ReadDone};
 use crate::logic::errno::{Errno, ESTALE};
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -225,5 +225,84 @@ impl Termination {
             // (`self` is consumed).
             unsafe { f(self.data, done, was_async) };
         }
+    }
+}
+
+/// What a read that ended does with its outcome before the netfs is told:
+/// it gets the [`Termination`] only then (and must call it), so the
+/// netfs's buffer cannot be released while the read may still fill it.
+pub(crate) trait ReadEnd: Send + Sized {
+    /// The read ended with `r`; report to the netfs through `term`.
+    fn end(self, term: Termination, r: Result<usize, Errno>, was_async: bool);
+}
+
+/// One read the netfs asked for (`netfs_cache_ops::read`): where the data
+/// goes and how the netfs learns the outcome.
+///
+/// # Invariants
+///
+/// `iter` is the netfs's iterator, valid (with the memory it describes)
+/// and not used by the netfs until `term` is called.
+pub(crate) struct NetfsRead {
+    iter: NonNull<bindings::iov_iter>,
+    term: Termination,
+}
+
+// SAFETY: The iterator is the netfs's until the termination, which may be
+// reported from any context; nothing here is tied to the calling thread.
+unsafe impl Send for NetfsRead {}
+
+impl NetfsRead {
+    /// The read of `iter` reporting to `term`.
+    ///
+    /// # Safety
+    ///
+    /// `iter` is valid and the netfs's alone until `term` is called.
+    pub(super) unsafe fn new(iter: NonNull<bindings::iov_iter>, term: Termination) -> Self {
+        // INVARIANT: Guaranteed by the caller.
+        NetfsRead { iter, term }
+    }
+
+    /// The iterator, to look at or zero part of before reading.
+    pub(crate) fn iter(&mut self) -> &mut IovIter {
+        // SAFETY: Valid and ours until `term` is called, which consumes
+        // `self` (type invariants); the borrow ends before that.
+        unsafe { IovIter::from_raw(self.iter.as_ptr()) }
+    }
+
+    /// Reports the outcome now, without reading the file.
+    pub(crate) fn done(self, r: Result<usize, Errno>) {
+        self.term.read_done(r, false);
+    }
+
+    /// Reads `file` at `pos` into the iterator with `mode`, maybe
+    /// asynchronously; `end` gets the outcome and the termination when the
+    /// read has ended.  The error if it failed at once (reported too).
+    pub(crate) fn read_from<E: ReadEnd>(
+        self,
+        file: &FileRef,
+        pos: i64,
+        mode: IoMode,
+        end: E,
+    ) -> Result<(), Errno> {
+        let NetfsRead { iter, term } = self;
+        // SAFETY: The iterator is valid until `term` is called, and `term`
+        // is handed to `end` only when the read has ended.
+        let iter = unsafe { IovIter::from_raw(iter.as_ptr()) };
+        // SAFETY: As above: `Ended` holds `term` until the read's `done`.
+        unsafe { file.read_async(pos, iter, mode, Ended { term, end }) }
+    }
+}
+
+/// A read's termination held until the read ends, then given to its
+/// [`ReadEnd`].
+struct Ended<E: ReadEnd> {
+    term: Termination,
+    end: E,
+}
+
+impl<E: ReadEnd> ReadDone for Ended<E> {
+    fn done(self, r: Result<usize, Errno>, was_async: bool) {
+        self.end.end(self.term, r, was_async);
     }
 }

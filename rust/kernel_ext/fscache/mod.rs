@@ -19,7 +19,8 @@
 //! * `cookie.rs`: [`Cookie`], [`CookieRef`], [`CookieFlag`] and the tokens
 //!   of the cookie's state machine ([`CookieLookup`], [`CookieWithdrawal`]);
 //! * `cres.rs`: [`Cres`] (an operation's `netfs_cache_resources`),
-//!   [`Termination`] (the netfs's completion of one I/O), [`Want`],
+//!   [`Termination`] (the netfs's completion of one I/O), [`NetfsRead`]
+//!   and [`ReadEnd`] (a read the netfs asked for), [`Want`],
 //!   [`Source`], [`ReadHole`], the `SREQ_*` flags;
 //! * `subreq.rs`: [`Subreq`] (a netfs subrequest handed to
 //!   `prepare_read`, `prepare_write_subreq`, `issue_write`) and [`stats`],
@@ -52,7 +53,8 @@ mod volume_list;
 pub(crate) use cache::CacheCookie;
 pub(crate) use cookie::{Cookie, CookieFlag, CookieLookup, CookieRef, CookieWithdrawal};
 pub(crate) use cres::{
-    Cres, ReadHole, Source, Termination, Want, SREQ_COPY_TO_CACHE, SREQ_ONDEMAND,
+    Cres, NetfsRead, ReadEnd, ReadHole, Source, Termination, Want, SREQ_COPY_TO_CACHE,
+    SREQ_ONDEMAND,
 };
 pub(crate) use ops::{CacheOps, CacheTypes, OpsTable};
 pub(crate) use subreq::{stats, Subreq};

@@ -4,7 +4,7 @@
 //! [`OpsTable`] hands to each operation in `begin_operation` (the table
 //! itself is in `ops.rs`, next to the `fscache_cache_ops` one).
 
-use super::{CacheOps, OpsTable, ReadHole, Subreq, Termination};
+use super::{CacheOps, NetfsRead, OpsTable, ReadHole, Subreq, Termination};
 use crate::kernel_ext::bindings;
 use crate::kernel_ext::vfs::{FileRef, IovIter};
 use core::ptr::NonNull;
@@ -39,8 +39,6 @@ impl<T: CacheOps> OpsTable<T> {
     ) -> kernel::ffi::c_int {
         // SAFETY: Guaranteed by the caller.
         let (this, mut c) = unsafe { Self::cres(cres) };
-        // SAFETY: Guaranteed by the caller.
-        let iter = unsafe { IovIter::from_raw(iter) };
         let hole = match read_hole {
             bindings::netfs_read_from_hole_NETFS_READ_HOLE_IGNORE => ReadHole::Ignore,
             bindings::netfs_read_from_hole_NETFS_READ_HOLE_CLEAR => ReadHole::Clear,
@@ -48,7 +46,14 @@ impl<T: CacheOps> OpsTable<T> {
         };
         // SAFETY: The netfs's completion of this read (caller).
         let term = unsafe { Termination::new(cres, term_func, term_func_priv) };
-        match T::read(this, &mut c, start_pos, iter, hole, term) {
+        let Some(iter) = NonNull::new(iter) else {
+            term.read_done(Err(crate::logic::errno::EINVAL), false);
+            return -crate::logic::errno::EINVAL.0;
+        };
+        // SAFETY: The netfs's iterator, valid and its own until the
+        // termination (netfs contract).
+        let read = unsafe { NetfsRead::new(iter, term) };
+        match T::read(this, &mut c, start_pos, read, hole) {
             Ok(()) => 0,
             Err(e) => -e.0,
         }

@@ -13,7 +13,7 @@
 //! [`VolumeHandle`]s and [`Cres`].
 
 use super::{volume, Cookie, CookieLookup, CookieWithdrawal, Cres, ReadHole, Source};
-use super::{Subreq, Termination, VolumeHandle, VolumeList, Want};
+use super::{NetfsRead, Subreq, VolumeHandle, VolumeList, Want};
 use crate::kernel_ext::bindings;
 use crate::kernel_ext::vfs::IovIter;
 use crate::logic::cmd::Errno;
@@ -75,18 +75,17 @@ pub(crate) trait CacheOps: CacheTypes {
     /// operation cannot proceed.
     fn begin_operation(this: &Self, cres: &mut Cres<'_, Self>, want: Want) -> bool;
 
-    /// Reads from the backing file at `pos` into `iter`, maybe
+    /// Reads from the backing file at `pos` into `read`'s iterator, maybe
     /// asynchronously, and reports the bytes transferred (skipped hole
-    /// bytes included) or the error to `term`, exactly once, maybe after
-    /// returning.  Returns the error if the read failed before it was
-    /// queued (reported to `term` as well), as C's `cachefiles_read`.
+    /// bytes included) or the error through `read`, exactly once, maybe
+    /// after returning.  Returns the error if the read failed before it
+    /// was queued (reported as well), as C's `cachefiles_read`.
     fn read(
         _this: &Self,
         _cres: &mut Cres<'_, Self>,
         _pos: i64,
-        _iter: &mut IovIter,
+        _read: NetfsRead,
         _hole: ReadHole,
-        _term: Termination,
     ) -> Result<(), Errno> {
         kernel::build_error!(VTABLE_DEFAULT_ERROR)
     }

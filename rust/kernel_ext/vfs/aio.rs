@@ -50,9 +50,13 @@ impl FileRef {
     /// filesystem queues the read; `done` gets the outcome exactly once,
     /// maybe before this returns.  Returns what C's `cachefiles_read`
     /// does: `Ok` if the read was queued or done, the error if it failed
-    /// at once (reported to `done` as well).  The caller keeps `iter`
-    /// and the memory it describes valid until `done` runs.
-    pub(crate) fn read_async<D: ReadDone>(
+    /// at once (reported to `done` as well).
+    ///
+    /// # Safety
+    ///
+    /// The iterator behind `iter` and the memory it describes stay valid
+    /// until `done` runs (the filesystem may fill them after this returns).
+    pub(crate) unsafe fn read_async<D: ReadDone>(
         &self,
         pos: i64,
         iter: &mut IovIter,
@@ -91,7 +95,7 @@ impl FileRef {
         // SAFETY: Paired with the restore below on this task.
         let nofs = unsafe { bindings::cfrs_memalloc_nofs_save() };
         // SAFETY: The kiocb is initialised and lives until both references
-        // are put; the caller keeps `iter` valid until `done` runs.
+        // are put; `iter` stays valid until `done` runs (caller).
         let ret = unsafe {
             bindings::vfs_iocb_iter_read(
                 (*ki).file.as_ptr(),
