@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Reads of cached data (C's `io.c`): an operation's file, synchronous
-//! reads, the on-demand read decision and occupancy queries.
+//! Reads of cached data (C's `io.c`): an operation's file, asynchronous
+//! reads, the on-demand read decision (with read-ahead) and occupancy
+//! queries.
 
 use crate::cachefiles::internal::{Ahead, Cache, Object};
 use crate::cachefiles::ondemand;

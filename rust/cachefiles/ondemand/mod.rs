@@ -152,13 +152,8 @@ fn trace_new_req(object: &Object, req: &Request) {
             }
         }
         Opcode::Read => {
-            let word = |at: usize| {
-                req.body
-                    .get(at..at + 8)
-                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                    .map_or(0, u64::from_ne_bytes)
-            };
-            trace::ondemand_read(object.debug_id, 0, 0, word(0) as i64, word(8) as usize);
+            let (off, len) = req.read_range().unwrap_or((0, 0));
+            trace::ondemand_read(object.debug_id, 0, 0, off as i64, len as usize);
         }
         Opcode::Open => {}
     }
@@ -269,9 +264,8 @@ pub(crate) fn wait_read(object: &Object, ahead: Ahead) -> Result<bool, Errno> {
         let reqs = object.cache.reqs.lock();
         match reqs.get(ahead.id) {
             Some(r)
-                if r.opcode == Opcode::Read
-                    && r.is_for(object)
-                    && read_body(ahead.off, ahead.len).is_ok_and(|b| b[..] == r.body[..]) =>
+                if r.is_for(object)
+                    && r.read_range() == Some((ahead.off as u64, ahead.len as u64)) =>
             {
                 r.clone()
             }

@@ -36,6 +36,21 @@ impl Request {
         }
     }
 
+    /// The range a READ asks for (its body: offset and length, native
+    /// endian); `None` for other requests.
+    pub(super) fn read_range(&self) -> Option<(u64, u64)> {
+        if self.opcode != Opcode::Read {
+            return None;
+        }
+        let word = |at: usize| {
+            self.body
+                .get(at..at + 8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_ne_bytes)
+        };
+        Some((word(0)?, word(8)?))
+    }
+
     pub(super) fn is_for(&self, object: &Object) -> bool {
         core::ptr::eq(&*self.object, object)
     }

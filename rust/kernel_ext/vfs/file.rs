@@ -234,34 +234,6 @@ impl FileRef {
         self.dentry().get_xattr(name, buf)
     }
 
-    /// Synchronous I/O at `pos` through `iter`, direct or through the page
-    /// cache; returns the bytes moved or a negative errno (as
-    /// `vfs_iocb_iter_read/write` do).
-    fn sync_io(&self, pos: i64, iter: &mut IovIter, write: bool, mode: IoMode) -> isize {
-        let direct = mode == IoMode::Direct;
-        let mut iocb = core::mem::MaybeUninit::<bindings::kiocb>::uninit();
-        // SAFETY: The helper initialises every field of `iocb`: a
-        // synchronous kiocb (no completion callback) on this open file.
-        unsafe {
-            bindings::cfrs_init_sync_kiocb(iocb.as_mut_ptr(), self.as_ptr(), pos, write, direct)
-        };
-        // Cache I/O must not recurse into filesystem reclaim.
-        // SAFETY: Paired with the restore below on this task.
-        let nofs = unsafe { bindings::cfrs_memalloc_nofs_save() };
-        // SAFETY: `iocb` is initialised and synchronous, so the VFS is done
-        // with it (and with `iter`) when the call returns.
-        let ret = unsafe {
-            if write {
-                bindings::vfs_iocb_iter_write(self.as_ptr(), iocb.as_mut_ptr(), iter.as_ptr())
-            } else {
-                bindings::vfs_iocb_iter_read(self.as_ptr(), iocb.as_mut_ptr(), iter.as_ptr())
-            }
-        };
-        // SAFETY: `nofs` came from the save above.
-        unsafe { bindings::cfrs_memalloc_nofs_restore(nofs) };
-        ret
-    }
-
     /// Writes `iter` at `pos`, synchronously; returns the bytes written
     /// (with [`IoMode::Buffered`], copied into the page cache: written
     /// back later, or by [`FileRef::sync_data`]).
@@ -271,7 +243,24 @@ impl FileRef {
         iter: &mut IovIter,
         mode: IoMode,
     ) -> Result<usize, Errno> {
-        io_result(self.sync_io(pos, iter, true, mode))
+        let direct = mode == IoMode::Direct;
+        let mut iocb = core::mem::MaybeUninit::<bindings::kiocb>::uninit();
+        // SAFETY: The helper initialises every field of `iocb`: a
+        // synchronous kiocb (no completion callback) on this open file.
+        unsafe {
+            bindings::cfrs_init_sync_kiocb(iocb.as_mut_ptr(), self.as_ptr(), pos, true, direct)
+        };
+        // Cache I/O must not recurse into filesystem reclaim.
+        // SAFETY: Paired with the restore below on this task.
+        let nofs = unsafe { bindings::cfrs_memalloc_nofs_save() };
+        // SAFETY: `iocb` is initialised and synchronous, so the VFS is done
+        // with it (and with `iter`) when the call returns.
+        let ret = unsafe {
+            bindings::vfs_iocb_iter_write(self.as_ptr(), iocb.as_mut_ptr(), iter.as_ptr())
+        };
+        // SAFETY: `nofs` came from the save above.
+        unsafe { bindings::cfrs_memalloc_nofs_restore(nofs) };
+        io_result(ret)
     }
 
     /// Writes the file's dirty data back and waits for it, with the
