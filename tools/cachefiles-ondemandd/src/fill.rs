@@ -71,27 +71,18 @@ fn copy_file_range(
     let mut off_in =
         libc::loff_t::try_from(pos).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
     let mut off_out = off_in;
-    loop {
-        // SAFETY: both descriptors are open for the duration of the call;
-        // the offsets are valid loff_t variables owned by this frame.
-        let r = unsafe {
-            libc::copy_file_range(
-                blob.as_raw_fd(),
-                &mut off_in,
-                anon.as_raw_fd(),
-                &mut off_out,
-                len,
-                0,
-            )
-        };
-        if r >= 0 {
-            return Ok(r as usize);
-        }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(e);
-        }
-    }
+    // SAFETY: both descriptors are open for the duration of the call;
+    // the offsets are valid loff_t variables owned by this frame.
+    retry(|| unsafe {
+        libc::copy_file_range(
+            blob.as_raw_fd(),
+            &mut off_in,
+            anon.as_raw_fd(),
+            &mut off_out,
+            len,
+            0,
+        ) as isize
+    })
 }
 
 /// Pipe capacity asked for the splice copy (the kernel may give less).
@@ -142,13 +133,11 @@ fn splice_copy(blob: &std::fs::File, anon: &OwnedFd, pos: u64, len: usize) -> io
     let off = libc::loff_t::try_from(pos).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
     PIPE.with(|cell| {
         let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(new_pipe()?);
-        }
-        let Some((r, w, size)) = slot.as_ref() else {
-            return Err(io::Error::from_raw_os_error(libc::EBADF));
+        let (r, w, size) = match slot.take() {
+            Some(p) => p,
+            None => new_pipe()?,
         };
-        let chunk = len.min(*size);
+        let chunk = len.min(size);
         let mut off_in = off;
         // SAFETY: Open descriptors; `off_in` is a valid loff_t.
         let n = retry(|| unsafe {
@@ -160,14 +149,7 @@ fn splice_copy(blob: &std::fs::File, anon: &OwnedFd, pos: u64, len: usize) -> io
                 chunk,
                 libc::SPLICE_F_MOVE,
             )
-        });
-        let n = match n {
-            Ok(n) => n,
-            Err(e) => {
-                *slot = None;
-                return Err(e);
-            }
-        };
+        })?;
         let mut off_out = off;
         let mut left = n;
         while left > 0 {
@@ -181,19 +163,14 @@ fn splice_copy(blob: &std::fs::File, anon: &OwnedFd, pos: u64, len: usize) -> io
                     left,
                     libc::SPLICE_F_MOVE,
                 )
-            });
-            match m {
-                Ok(0) => {
-                    *slot = None;
-                    return Err(io::Error::from_raw_os_error(libc::EIO));
-                }
-                Ok(m) => left -= m.min(left),
-                Err(e) => {
-                    *slot = None;
-                    return Err(e);
-                }
+            })?;
+            if m == 0 {
+                return Err(io::Error::from_raw_os_error(libc::EIO));
             }
+            left -= m.min(left);
         }
+        // Emptied: kept for the next copy (an error above drops it).
+        *slot = Some((r, w, size));
         Ok(n)
     })
 }
