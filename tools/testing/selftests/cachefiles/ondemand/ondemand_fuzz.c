@@ -685,6 +685,7 @@ struct slot {
 	long long reader_until;	/* when to kill it */
 	long long killed_at;	/* 0, or when SIGKILL was sent */
 	char mnt[PATH_MAX];
+	unsigned long umount_tries, umount_busy;	/* this mount's */
 };
 static struct slot slots[MAX_SLOTS];
 static int nslots = 4;
@@ -817,6 +818,7 @@ static void slot_step(struct slot *s, int may_start)
 			break;
 		s->pid = spawn_mount(s);
 		if (s->pid > 0) {
+			s->umount_tries = s->umount_busy = 0;
 			s->st = MOUNTING;
 			s->t0 = t;
 		}
@@ -862,6 +864,7 @@ static void slot_step(struct slot *s, int may_start)
 		if (s->reader == 0) {
 			s->pid = spawn_umount(s);
 			if (s->pid > 0) {
+				s->umount_tries++;
 				s->st = UMOUNTING;
 				s->t0 = t;
 			}
@@ -879,6 +882,7 @@ static void slot_step(struct slot *s, int may_start)
 			s->st = EMPTY;
 		} else {
 			/* Busy (or worse): try again. */
+			s->umount_busy++;
 			s->st = MOUNTED;
 		}
 		break;
@@ -1473,6 +1477,9 @@ static void fuzz(unsigned long ops)
 			if (old > RESCUE_MS && !rescuing) {
 				rescuing = 1;
 				rescues_started++;
+				/* The child may wait for a volume our anon fds pin
+				 * (see cleanup()). */
+				close_all_objs();
 			} else if (old <= RESCUE_MS) {
 				rescuing = 0;
 			}
@@ -1514,10 +1521,62 @@ static void time_report(void)
 	comment("time by kind:%s", line);
 }
 
-/* Kills every reader (timing it), unmounts everything while answering right. */
+/* What a child PID waits for: its wchan and kernel stack, in comments. */
+static void dump_task(pid_t pid)
+{
+	char path[64], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/wchan", pid);
+	f = fopen(path, "r");
+	if (f) {
+		if (fgets(line, sizeof(line), f))
+			comment("  pid %d wchan %s", pid, line);
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/stack", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		comment("  pid %d %s", pid, line);
+	}
+	fclose(f);
+}
+
+/* Every slot not yet empty, with its children, in comments. */
+static void dump_slots(void)
+{
+	static const char *const names[] = { "empty", "mounting", "mounted", "umounting" };
+	long long t = now_ms();
+
+	for (int i = 0; i < nslots; i++) {
+		struct slot *s = &slots[i];
+
+		if (s->st == EMPTY)
+			continue;
+		comment("slot %d %s: child %d for %lld ms, reader %d (killed %lld ms ago), "
+			"umounts %lu busy %lu", i, names[s->st], s->pid, t - s->t0, s->reader,
+			s->killed_at ? t - s->killed_at : -1LL, s->umount_tries, s->umount_busy);
+		if (s->st == MOUNTING || s->st == UMOUNTING)
+			dump_task(s->pid);
+		if (s->reader > 0)
+			dump_task(s->reader);
+	}
+}
+
+/*
+ * Kills every reader (timing it), unmounts everything while answering right.
+ * The anon fds the fuzzer still holds are closed first and then every 10 s:
+ * an anon fd holds its object, the object its cookie and the cookie its
+ * volume, so a mount that reuses the name of an unmounted volume waits
+ * (uninterruptibly, fscache_hash_volume) until the fuzzer closes that fd;
+ * the main loop closes fds at random, this loop must do it itself.
+ */
 static void cleanup(void)
 {
-	long long end = now_ms() + 120000;
+	long long end = now_ms() + 120000, unpin = 0;
 	int busy;
 
 	for (int i = 0; i < nslots; i++)
@@ -1525,6 +1584,10 @@ static void cleanup(void)
 			slots[i].reader_until = 0;
 	do {
 		busy = 0;
+		if (now_ms() >= unpin) {
+			close_all_objs();
+			unpin = now_ms() + 10000;
+		}
 		if (dev < 0)
 			rebind();
 		rescue();
@@ -1537,6 +1600,8 @@ static void cleanup(void)
 			usleep(5000);
 	} while (busy && now_ms() < end);
 	result("cleanup.all_unmounted", !busy, "a slot is still busy after 120 s");
+	if (busy)
+		dump_slots();
 	for (int i = 0; i < MAX_KIDS; i++)
 		if (kids[i] > 0) {
 			kill(kids[i], SIGKILL);
