@@ -184,10 +184,22 @@ impl Cache {
     /// Runs a write of `blocks` backing blocks, counted as in flight for
     /// the free-space checks meanwhile.
     pub(crate) fn writing<R>(&self, blocks: u64, write: impl FnOnce() -> R) -> R {
-        self.b_writing.fetch_add(blocks, Ordering::AcqRel);
+        self.start_writing(blocks);
         let r = write();
-        self.b_writing.fetch_sub(blocks, Ordering::AcqRel);
+        self.end_writing(blocks);
         r
+    }
+
+    /// Counts a write of `blocks` backing blocks as in flight (C's
+    /// `b_writing`), until [`Cache::end_writing`].
+    pub(crate) fn start_writing(&self, blocks: u64) {
+        self.b_writing.fetch_add(blocks, Ordering::AcqRel);
+    }
+
+    /// A write counted by [`Cache::start_writing`] ended.  Only an atomic
+    /// operation: callable from an I/O completion (interrupt context).
+    pub(crate) fn end_writing(&self, blocks: u64) {
+        self.b_writing.fetch_sub(blocks, Ordering::AcqRel);
     }
 
     /// Marks the cache dead after an I/O error on the backing filesystem;

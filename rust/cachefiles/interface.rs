@@ -6,11 +6,11 @@
 use crate::cachefiles::internal::{Cache, CacheVolume, Object};
 use crate::cachefiles::object::DIO_BLOCK_SIZE;
 use crate::kernel_ext::fscache::{
-    CacheOps, Cookie, CookieFlag, CookieLookup, CookieWithdrawal, Cres, NetfsRead, ReadHole,
-    Source, Subreq, VolumeHandle, VolumeList, Want,
+    CacheOps, Cookie, CookieFlag, CookieLookup, CookieWithdrawal, Cres, NetfsRead, NetfsWrite,
+    ReadHole, Source, Subreq, VolumeHandle, VolumeList, Want,
 };
 use crate::kernel_ext::trace::{self, Op};
-use crate::kernel_ext::vfs::{FileRef, IovIter};
+use crate::kernel_ext::vfs::FileRef;
 use crate::logic::cmd::errno::*;
 use crate::logic::cmd::Errno;
 use core::sync::atomic::Ordering;
@@ -84,12 +84,13 @@ impl CacheOps for Cache {
         this: &Self,
         cres: &mut Cres<'_, Self>,
         pos: i64,
-        iter: &mut IovIter,
-    ) -> Result<usize, Errno> {
+        write: NetfsWrite,
+    ) -> Result<(), Errno> {
         if this.ondemand() {
+            write.done(Err(ENOBUFS));
             return Err(ENOBUFS);
         }
-        Cache::normal_write(cres, pos, iter)
+        Cache::normal_write(cres, pos, write)
     }
 
     /// On-demand mode: from the server (EROFS uses

@@ -7,7 +7,7 @@
 use crate::cachefiles::internal::{Ahead, Cache, Object};
 use crate::cachefiles::ondemand;
 use crate::kernel_ext::fscache::{
-    stats, CookieFlag, Cres, NetfsRead, ReadEnd, ReadHole, Source, Termination, Want,
+    stats, CookieFlag, Cres, IoEnd, NetfsRead, ReadHole, Source, Termination, Want,
     SREQ_COPY_TO_CACHE, SREQ_ONDEMAND,
 };
 use crate::kernel_ext::trace::{self, Op};
@@ -87,7 +87,7 @@ impl Cache {
         let ino = file.inode().ino();
         trace::read(obj, ino, pos + skipped as i64, len - skipped);
         let end = CacheRead { skipped, obj, ino };
-        read.read_from(file, pos + skipped as i64, mode, end)
+        read.submit(file, pos + skipped as i64, mode, end)
     }
 
     /// Decides where a read comes from, asking the daemon to fill a hole
@@ -253,7 +253,7 @@ struct CacheRead {
     ino: u64,
 }
 
-impl ReadEnd for CacheRead {
+impl IoEnd for CacheRead {
     fn end(self, term: Termination, r: Result<usize, Errno>, was_async: bool) {
         if let Err(e) = r {
             trace::io_error(self.obj, self.ino, -e.0, Op::Read);

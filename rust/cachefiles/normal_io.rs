@@ -6,21 +6,23 @@
 //! arithmetic is in `logic/granule.rs`.  On-demand caches never come here
 //! (`interface.rs` branches on the mode first).
 //!
-//! Known difference from C: writes are synchronous.  C submits an
-//! asynchronous kiocb and reports the result from its completion; here the
-//! write is done (direct I/O, as C) before `write`/`issue_write` returns
-//! and the netfs's termination function is called then, with
-//! `was_async = false`, as C does when the backing filesystem completes a
-//! kiocb at once.  The bytes written and the errors are the same.
+//! Writes are asynchronous, as C's `__cachefiles_write`: a direct-I/O
+//! kiocb is submitted and the netfs's termination function is called
+//! from its completion (`was_async = true`, maybe in interrupt context),
+//! or by the submitter (`was_async = false`) when the backing filesystem
+//! does the write at once (a bound `buffered` cache always does).  The
+//! blocks in flight count in the cache's `b_writing` until the
+//! completion.
 
 use crate::cachefiles::cache::SpaceFor;
 use crate::cachefiles::internal::{Cache, Object};
 use crate::cachefiles::object::DIO_BLOCK_SIZE;
 use crate::kernel_ext::fscache::{
-    stats, CookieFlag, Cres, Source, Subreq, Want, SREQ_COPY_TO_CACHE, SREQ_ONDEMAND,
+    stats, CookieFlag, Cres, IoEnd, NetfsWrite, Source, Subreq, Termination, Want,
+    SREQ_COPY_TO_CACHE, SREQ_ONDEMAND,
 };
 use crate::kernel_ext::trace::{self, Op};
-use crate::kernel_ext::vfs::{FileRef, IovIter, Whence};
+use crate::kernel_ext::vfs::{FileRef, Whence};
 use crate::logic::cmd::errno::*;
 use crate::logic::cmd::Errno;
 use crate::logic::granule::{self, AfterData, IssueTrim};
@@ -107,31 +109,21 @@ impl Cache {
         Source::DownloadFromServer
     }
 
-    /// Writes `iter` to the object's file at `pos` (C's `cachefiles_write`
-    /// and `__cachefiles_write`, synchronously: see the module's comment).
+    /// Writes `write`'s data to the object's file at `pos`, maybe
+    /// asynchronously (C's `cachefiles_write`); the outcome goes to
+    /// `write`'s termination.  The error if the write failed at once.
     pub(crate) fn normal_write(
         cres: &mut Cres<'_, Cache>,
         pos: i64,
-        iter: &mut IovIter,
-    ) -> Result<usize, Errno> {
-        if !cres.wait_for_operation(Want::Write) {
-            return Err(ENOBUFS);
+        write: NetfsWrite,
+    ) -> Result<(), Errno> {
+        match write_target(cres) {
+            Some((file, object)) => write_object(object, &file, pos, write),
+            None => {
+                write.done(Err(ENOBUFS));
+                Err(ENOBUFS)
+            }
         }
-        let file = cres.file().cloned().ok_or(ENOBUFS)?;
-        let object = cres.cookie().object().ok_or(ENOBUFS)?;
-        stats::count_write();
-        let len = iter.count();
-        let ino = file.inode().ino();
-        let bsize = object.bound.bsize.max(1);
-        let blocks = (len as u64).div_ceil(bsize);
-        trace::write(object.debug_id, ino, pos, len);
-        let mode = object.bound.io_mode();
-        let r = object
-            .cache
-            .writing(blocks, || file.write_at(pos, iter, mode))
-            .inspect_err(|e| trace::io_error(object.debug_id, ino, -e.0, Op::Write));
-        object.cookie().set(CookieFlag::HaveData, true);
-        r
     }
 
     /// Prepares a write to the cache (C's `cachefiles_prepare_write`).
@@ -224,11 +216,82 @@ impl Cache {
             subreq.terminate_write(Err(e));
             return;
         }
-        let r = {
-            let (mut cres, iter) = subreq.cres_and_iter();
-            Cache::normal_write(&mut cres, start, iter)
-        };
-        subreq.terminate_write(r);
+        // The subrequest is netfs's again once the write ends, maybe
+        // before `normal_write` returns: nothing here touches it after.
+        let target = write_target(&mut subreq.cres());
+        let write = subreq.into_write();
+        match target {
+            Some((file, object)) => {
+                // A failure is reported to the termination as well.
+                let _ = write_object(object, &file, start, write);
+            }
+            None => write.done(Err(ENOBUFS)),
+        }
+    }
+}
+
+/// The file and object a write goes to, once the cookie is ready for
+/// writing (C's `fscache_wait_for_operation` in `cachefiles_write`).
+fn write_target(cres: &mut Cres<'_, Cache>) -> Option<(FileRef, Arc<Object>)> {
+    if !cres.wait_for_operation(Want::Write) {
+        return None;
+    }
+    file_and_object(cres, Want::Write)
+}
+
+/// Submits `write` to `object`'s `file` at `pos`, counting its blocks in
+/// the cache's `b_writing` until it ends (C's `__cachefiles_write`).
+fn write_object(
+    object: Arc<Object>,
+    file: &FileRef,
+    pos: i64,
+    mut write: NetfsWrite,
+) -> Result<(), Errno> {
+    stats::count_write();
+    let len = write.iter().count();
+    let ino = file.inode().ino();
+    let blocks = (len as u64).div_ceil(object.bound.bsize.max(1));
+    let mode = object.bound.io_mode();
+    object.cache.start_writing(blocks);
+    trace::write(object.debug_id, ino, pos, len);
+    let end = CacheWrite {
+        object,
+        blocks,
+        ino,
+    };
+    write.submit(file, pos, mode, end)
+}
+
+/// A write to the cache in flight: what its end does before the netfs is
+/// told (C's `cachefiles_write_complete`).
+struct CacheWrite {
+    object: Arc<Object>,
+    /// The blocks counted in the cache's `b_writing`.
+    blocks: u64,
+    /// The backing inode, for the trace.
+    ino: u64,
+}
+
+impl IoEnd for CacheWrite {
+    /// Runs in the write's completion context (maybe an interrupt): only
+    /// a trace event, atomic operations and the netfs's termination.
+    fn end(self, term: Termination, r: Result<usize, Errno>, was_async: bool) {
+        let CacheWrite {
+            object,
+            blocks,
+            ino,
+        } = self;
+        if let Err(e) = r {
+            trace::io_error(object.debug_id, ino, -e.0, Op::Write);
+        }
+        object.cache.end_writing(blocks);
+        object.cookie().set(CookieFlag::HaveData, true);
+        // Put before the netfs is told: until then the operation's access
+        // to the cookie keeps the object attached to it (withdrawal waits
+        // for the accesses to end), so this is not the last reference,
+        // whose drop may sleep.
+        drop(object);
+        term.write_done(r, was_async);
     }
 }
 

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The cache resources of a netfs I/O operation and the enums and flags
-//! of the netfs read interface.
+//! of the netfs read interface (one read or write's termination and data:
+//! `netfs_io.rs`).
 
 use super::{CacheTypes, Cookie};
 use crate::kernel_ext::bindings;
-use crate::kernel_ext::vfs::{FileRef, IoMode, IovIter, ReadDone};
-use crate::logic::errno::{Errno, ESTALE};
+use crate::kernel_ext::vfs::FileRef;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
@@ -147,162 +147,5 @@ impl<T: CacheTypes> Cres<'_, T> {
     pub(crate) fn wait_for_operation(&mut self, want: Want) -> bool {
         // SAFETY: Valid `cres` with an access on its cookie.
         unsafe { bindings::fscache_wait_for_operation(self.ptr, want.to_raw()) }
-    }
-}
-
-/// How the netfs learns that one read or write of an operation ended:
-/// its completion callback (`term_func` with `term_func_priv`), told
-/// exactly once.  A read's outcome is also checked against the cookie's
-/// invalidation counter at the start of the operation.
-///
-/// # Invariants
-///
-/// `func` with `data` may be called once, from any context (C calls it
-/// from kiocb completions).  `cookie` is the operation's cookie, alive
-/// until `func` is called: the netfs ends the operation (and drops its
-/// access to the cookie) only after all its I/O has been terminated.
-pub(crate) struct Termination {
-    func: bindings::netfs_io_terminated_t,
-    data: *mut kernel::ffi::c_void,
-    cookie: *mut bindings::fscache_cookie,
-    inval_counter: u32,
-}
-
-// SAFETY: The callback may be called from any context (type invariants)
-// and the cookie is only read (a plain word) before it.
-unsafe impl Send for Termination {}
-
-impl Termination {
-    /// The termination of one I/O of the operation `cres`.
-    ///
-    /// # Safety
-    ///
-    /// `cres` is a live operation, and `func` with `data` is the netfs's
-    /// completion of one I/O of it, not yet called.
-    pub(super) unsafe fn new(
-        cres: *mut bindings::netfs_cache_resources,
-        func: bindings::netfs_io_terminated_t,
-        data: *mut kernel::ffi::c_void,
-    ) -> Self {
-        // INVARIANT: The operation's cookie, with the access the operation
-        // holds until its I/O is terminated.
-        // SAFETY: `cres` is live (caller).
-        unsafe {
-            Termination {
-                func,
-                data,
-                cookie: (*cres).cache_priv.cast(),
-                inval_counter: (*cres).inval_counter,
-            }
-        }
-    }
-
-    /// Reports the outcome of a read: `Ok(n)` becomes `ESTALE` if the
-    /// cookie was invalidated since the operation began.
-    pub(crate) fn read_done(self, r: Result<usize, Errno>, was_async: bool) {
-        // SAFETY: The cookie is alive until `func` is called (invariants).
-        let now =
-            unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*self.cookie).inval_counter)) };
-        let r = match r {
-            Ok(_) if now != self.inval_counter => Err(ESTALE),
-            r => r,
-        };
-        self.call(r, was_async);
-    }
-
-    /// Reports the outcome of a write.
-    pub(crate) fn write_done(self, r: Result<usize, Errno>, was_async: bool) {
-        self.call(r, was_async);
-    }
-
-    fn call(self, r: Result<usize, Errno>, was_async: bool) {
-        let done = match r {
-            Ok(n) => isize::try_from(n).unwrap_or(isize::MAX),
-            Err(e) => -(e.0 as isize),
-        };
-        if let Some(f) = self.func {
-            // SAFETY: The netfs's callback with its own data, called once
-            // (`self` is consumed).
-            unsafe { f(self.data, done, was_async) };
-        }
-    }
-}
-
-/// What a read that ended does with its outcome before the netfs is told:
-/// it gets the [`Termination`] only then (and must call it), so the
-/// netfs's buffer cannot be released while the read may still fill it.
-pub(crate) trait ReadEnd: Send + Sized {
-    /// The read ended with `r`; report to the netfs through `term`.
-    fn end(self, term: Termination, r: Result<usize, Errno>, was_async: bool);
-}
-
-/// One read the netfs asked for (`netfs_cache_ops::read`): where the data
-/// goes and how the netfs learns the outcome.
-///
-/// # Invariants
-///
-/// `iter` is the netfs's iterator, valid (with the memory it describes)
-/// and not used by the netfs until `term` is called.
-pub(crate) struct NetfsRead {
-    iter: NonNull<bindings::iov_iter>,
-    term: Termination,
-}
-
-// SAFETY: The iterator is the netfs's until the termination, which may be
-// reported from any context; nothing here is tied to the calling thread.
-unsafe impl Send for NetfsRead {}
-
-impl NetfsRead {
-    /// The read of `iter` reporting to `term`.
-    ///
-    /// # Safety
-    ///
-    /// `iter` is valid and the netfs's alone until `term` is called.
-    pub(super) unsafe fn new(iter: NonNull<bindings::iov_iter>, term: Termination) -> Self {
-        // INVARIANT: Guaranteed by the caller.
-        NetfsRead { iter, term }
-    }
-
-    /// The iterator, to look at or zero part of before reading.
-    pub(crate) fn iter(&mut self) -> &mut IovIter {
-        // SAFETY: Valid and ours until `term` is called, which consumes
-        // `self` (type invariants); the borrow ends before that.
-        unsafe { IovIter::from_raw(self.iter.as_ptr()) }
-    }
-
-    /// Reports the outcome now, without reading the file.
-    pub(crate) fn done(self, r: Result<usize, Errno>) {
-        self.term.read_done(r, false);
-    }
-
-    /// Reads `file` at `pos` into the iterator with `mode`, maybe
-    /// asynchronously; `end` gets the outcome and the termination when the
-    /// read has ended.  The error if it failed at once (reported too).
-    pub(crate) fn read_from<E: ReadEnd>(
-        self,
-        file: &FileRef,
-        pos: i64,
-        mode: IoMode,
-        end: E,
-    ) -> Result<(), Errno> {
-        let NetfsRead { iter, term } = self;
-        // SAFETY: The iterator is valid until `term` is called, and `term`
-        // is handed to `end` only when the read has ended.
-        let iter = unsafe { IovIter::from_raw(iter.as_ptr()) };
-        // SAFETY: As above: `Ended` holds `term` until the read's `done`.
-        unsafe { file.read_async(pos, iter, mode, Ended { term, end }) }
-    }
-}
-
-/// A read's termination held until the read ends, then given to its
-/// [`ReadEnd`].
-struct Ended<E: ReadEnd> {
-    term: Termination,
-    end: E,
-}
-
-impl<E: ReadEnd> ReadDone for Ended<E> {
-    fn done(self, r: Result<usize, Errno>, was_async: bool) {
-        self.end.end(self.term, r, was_async);
     }
 }

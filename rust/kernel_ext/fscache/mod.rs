@@ -19,9 +19,10 @@
 //! * `cookie.rs`: [`Cookie`], [`CookieRef`], [`CookieFlag`] and the tokens
 //!   of the cookie's state machine ([`CookieLookup`], [`CookieWithdrawal`]);
 //! * `cres.rs`: [`Cres`] (an operation's `netfs_cache_resources`),
-//!   [`Termination`] (the netfs's completion of one I/O), [`NetfsRead`]
-//!   and [`ReadEnd`] (a read the netfs asked for), [`Want`],
-//!   [`Source`], [`ReadHole`], the `SREQ_*` flags;
+//!   [`Want`], [`Source`], [`ReadHole`], the `SREQ_*` flags;
+//! * `netfs_io.rs`: [`Termination`] (the netfs's completion of one I/O),
+//!   [`NetfsRead`] and [`NetfsWrite`] (a read or write the netfs asked
+//!   for) and [`IoEnd`] (what the cache does when one ends);
 //! * `subreq.rs`: [`Subreq`] (a netfs subrequest handed to
 //!   `prepare_read`, `prepare_write_subreq`, `issue_write`) and [`stats`],
 //!   fscache's I/O counters;
@@ -44,6 +45,7 @@
 mod cache;
 mod cookie;
 mod cres;
+mod netfs_io;
 mod netfs_ops;
 mod ops;
 mod subreq;
@@ -52,10 +54,8 @@ mod volume_list;
 
 pub(crate) use cache::CacheCookie;
 pub(crate) use cookie::{Cookie, CookieFlag, CookieLookup, CookieRef, CookieWithdrawal};
-pub(crate) use cres::{
-    Cres, NetfsRead, ReadEnd, ReadHole, Source, Termination, Want, SREQ_COPY_TO_CACHE,
-    SREQ_ONDEMAND,
-};
+pub(crate) use cres::{Cres, ReadHole, Source, Want, SREQ_COPY_TO_CACHE, SREQ_ONDEMAND};
+pub(crate) use netfs_io::{IoEnd, NetfsRead, NetfsWrite, Termination};
 pub(crate) use ops::{CacheOps, CacheTypes, OpsTable};
 pub(crate) use subreq::{stats, Subreq};
 pub(crate) use volume::{VolumeHandle, VolumeRef};

@@ -4,9 +4,9 @@
 //! [`OpsTable`] hands to each operation in `begin_operation` (the table
 //! itself is in `ops.rs`, next to the `fscache_cache_ops` one).
 
-use super::{CacheOps, NetfsRead, OpsTable, ReadHole, Subreq, Termination};
+use super::{CacheOps, NetfsRead, NetfsWrite, OpsTable, ReadHole, Subreq, Termination};
 use crate::kernel_ext::bindings;
-use crate::kernel_ext::vfs::{FileRef, IovIter};
+use crate::kernel_ext::vfs::FileRef;
 use core::ptr::NonNull;
 
 impl<T: CacheOps> OpsTable<T> {
@@ -71,13 +71,19 @@ impl<T: CacheOps> OpsTable<T> {
     ) -> kernel::ffi::c_int {
         // SAFETY: Guaranteed by the caller.
         let (this, mut c) = unsafe { Self::cres(cres) };
-        // SAFETY: Guaranteed by the caller.
-        let iter = unsafe { IovIter::from_raw(iter) };
-        let r = T::write(this, &mut c, start_pos, iter);
-        let ret = r.as_ref().map_or_else(|e| -e.0, |_| 0);
         // SAFETY: The netfs's completion of this write (caller).
-        unsafe { Termination::new(cres, term_func, term_func_priv) }.write_done(r, false);
-        ret
+        let term = unsafe { Termination::new(cres, term_func, term_func_priv) };
+        let Some(iter) = NonNull::new(iter) else {
+            term.write_done(Err(crate::logic::errno::EINVAL), false);
+            return -crate::logic::errno::EINVAL.0;
+        };
+        // SAFETY: The netfs's iterator, valid and its own until the
+        // termination (netfs contract).
+        let write = unsafe { NetfsWrite::new(iter, term) };
+        match T::write(this, &mut c, start_pos, write) {
+            Ok(()) => 0,
+            Err(e) => -e.0,
+        }
     }
 
     /// # Safety

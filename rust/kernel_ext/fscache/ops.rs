@@ -13,9 +13,8 @@
 //! [`VolumeHandle`]s and [`Cres`].
 
 use super::{volume, Cookie, CookieLookup, CookieWithdrawal, Cres, ReadHole, Source};
-use super::{NetfsRead, Subreq, VolumeHandle, VolumeList, Want};
+use super::{NetfsRead, NetfsWrite, Subreq, VolumeHandle, VolumeList, Want};
 use crate::kernel_ext::bindings;
-use crate::kernel_ext::vfs::IovIter;
 use crate::logic::cmd::Errno;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -89,14 +88,18 @@ pub(crate) trait CacheOps: CacheTypes {
     ) -> Result<(), Errno> {
         kernel::build_error!(VTABLE_DEFAULT_ERROR)
     }
-    /// Writes `iter` to the backing file at `pos`; returns the bytes
-    /// transferred.
+    /// Writes `write`'s iterator to the backing file at `pos`, maybe
+    /// asynchronously, and reports the bytes written or the error through
+    /// `write`, exactly once, maybe after returning.  Returns the error if
+    /// the write failed before it was queued (reported as well), as C's
+    /// `cachefiles_write`.  Once `write` is handed on, `cres` must not be
+    /// used: the termination may end the operation.
     fn write(
         _this: &Self,
         _cres: &mut Cres<'_, Self>,
         _pos: i64,
-        _iter: &mut IovIter,
-    ) -> Result<usize, Errno> {
+        _write: NetfsWrite,
+    ) -> Result<(), Errno> {
         kernel::build_error!(VTABLE_DEFAULT_ERROR)
     }
     /// Decides where the read `subreq` of an object of `i_size` bytes
@@ -109,7 +112,8 @@ pub(crate) trait CacheOps: CacheTypes {
     fn prepare_write_subreq(_this: &Self, _subreq: Subreq<'_, Self>) {
         kernel::build_error!(VTABLE_DEFAULT_ERROR)
     }
-    /// Writes the subrequest `subreq` to the cache and terminates it.
+    /// Writes the subrequest `subreq` to the cache and terminates it,
+    /// maybe asynchronously ([`Subreq::into_write`]).
     fn issue_write(_this: &Self, _subreq: Subreq<'_, Self>) {
         kernel::build_error!(VTABLE_DEFAULT_ERROR)
     }

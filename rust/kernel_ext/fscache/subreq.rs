@@ -6,11 +6,12 @@
 //!
 //! C header: [`include/linux/netfs.h`](srctree/include/linux/netfs.h)
 
-use super::{CacheTypes, Cres};
+use super::{CacheTypes, Cres, NetfsWrite, Termination};
 use crate::kernel_ext::bindings;
 use crate::kernel_ext::vfs::IovIter;
 use crate::logic::cmd::Errno;
 use core::marker::PhantomData;
+use core::ptr::NonNull;
 
 /// A subrequest borrowed for one cache callback.
 ///
@@ -23,7 +24,8 @@ use core::marker::PhantomData;
 /// cache and not ended; the callback owning it has exclusive use of its
 /// `len`, `flags`, `transferred`, `io_iter` and of its stream's limits
 /// until it terminates the subrequest ([`Subreq::terminate_write`],
-/// [`Subreq::prepare_write_failed`], which consume it).
+/// [`Subreq::prepare_write_failed`], which consume it) or hands its write
+/// on ([`Subreq::into_write`]).
 pub(crate) struct Subreq<'a, T: CacheTypes> {
     ptr: *mut bindings::netfs_io_subrequest,
     _p: PhantomData<(&'a mut bindings::netfs_io_subrequest, T)>,
@@ -50,22 +52,10 @@ impl<'a, T: CacheTypes> Subreq<'a, T> {
         unsafe { Cres::from_raw(core::ptr::addr_of_mut!((*(*self.ptr).rreq).cache_resources)) }
     }
 
-    /// The cache resources and the data iterator, borrowed together.
-    pub(crate) fn cres_and_iter(&mut self) -> (Cres<'_, T>, &mut IovIter) {
-        // SAFETY: As in `cres`; `io_iter` is a valid iterator that this
-        // callback has exclusive use of (type invariants), and a field
-        // distinct from the request's `cache_resources`.
-        unsafe {
-            (
-                Cres::from_raw(core::ptr::addr_of_mut!((*(*self.ptr).rreq).cache_resources)),
-                IovIter::from_raw(core::ptr::addr_of_mut!((*self.ptr).io_iter)),
-            )
-        }
-    }
-
     /// The data iterator.
     pub(crate) fn iter(&mut self) -> &mut IovIter {
-        // SAFETY: See `cres_and_iter`.
+        // SAFETY: `io_iter` is a valid iterator that this callback has
+        // exclusive use of (type invariants).
         unsafe { IovIter::from_raw(core::ptr::addr_of_mut!((*self.ptr).io_iter)) }
     }
 
@@ -163,6 +153,32 @@ impl<'a, T: CacheTypes> Subreq<'a, T> {
         };
         // SAFETY: A valid subrequest, handed back to netfs (consumed).
         unsafe { bindings::netfs_write_subrequest_terminated(self.ptr.cast(), v, false) };
+    }
+
+    /// Hands the subrequest's write over: its data iterator, with
+    /// `netfs_write_subrequest_terminated` as the termination (C's
+    /// `cachefiles_issue_write` passes both to `cachefiles_write`).  The
+    /// subrequest must not be touched after this: netfs owns it again
+    /// once the write is terminated, maybe from an I/O completion.
+    pub(crate) fn into_write(self) -> NetfsWrite {
+        // SAFETY: A valid subrequest of a live request whose cache
+        // resources were begun (type invariants); netfs's termination of
+        // it, not called yet (the subrequest is consumed here), callable
+        // from any context (`was_async`).  The request keeps the
+        // operation, and with it the cookie's access, until all its
+        // subrequests are terminated.
+        let term = unsafe {
+            Termination::new(
+                core::ptr::addr_of_mut!((*(*self.ptr).rreq).cache_resources),
+                Some(bindings::netfs_write_subrequest_terminated),
+                self.ptr.cast(),
+            )
+        };
+        // SAFETY: `io_iter` is a field of the valid subrequest.
+        let iter = unsafe { NonNull::new_unchecked(core::ptr::addr_of_mut!((*self.ptr).io_iter)) };
+        // SAFETY: The iterator is this callback's (type invariants) until
+        // the subrequest is terminated, which only `term` does now.
+        unsafe { NetfsWrite::new(iter, term) }
     }
 
     /// Fails the preparation of a write subrequest

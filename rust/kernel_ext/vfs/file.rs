@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Open files of the backing filesystem and synchronous I/O on them
-//! (asynchronous reads: `aio.rs`).
+//! (asynchronous reads and writes: `aio.rs`).
 //!
 //! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h)
 
@@ -12,7 +12,7 @@ use crate::logic::errno::{Errno, ENOENT};
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
-/// How [`FileRef::read_async`] and [`FileRef::write_at`] move data.
+/// How [`FileRef::io_async`] and [`FileRef::write_at`] move data.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IoMode {
     /// Direct I/O (`IOCB_DIRECT`), bypassing the page cache: buffers,

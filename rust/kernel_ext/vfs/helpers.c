@@ -128,15 +128,25 @@ void cfrs_init_sync_kiocb(struct kiocb *iocb, struct file *file, loff_t pos,
 }
 
 /*
- * An asynchronous kiocb: as above, a read, with @complete as its
- * completion (called once if the filesystem queues the I/O).
+ * An asynchronous kiocb: as above, with @complete as its completion
+ * (called once if the filesystem queues the I/O).
  */
 void cfrs_init_async_kiocb(struct kiocb *iocb, struct file *file, loff_t pos,
-			   bool direct,
+			   bool write, bool direct,
 			   void (*complete)(struct kiocb *iocb, long ret))
 {
-	cfrs_init_sync_kiocb(iocb, file, pos, false, direct);
+	cfrs_init_sync_kiocb(iocb, file, pos, write, direct);
 	iocb->ki_complete = complete;
+}
+
+/*
+ * Drops the freeze protection that vfs_iocb_iter_write() took for a write
+ * it left queued (kiocb_start_write()); callable from the completion,
+ * whatever its context.
+ */
+void cfrs_kiocb_end_write(struct kiocb *iocb)
+{
+	kiocb_end_write(iocb);
 }
 
 size_t cfrs_iov_iter_count(const struct iov_iter *i)

@@ -44,8 +44,9 @@ struct file *cfrs_get_file(struct file *f);
 void cfrs_init_sync_kiocb(struct kiocb *iocb, struct file *file, loff_t pos,
 			  bool write, bool direct);
 void cfrs_init_async_kiocb(struct kiocb *iocb, struct file *file, loff_t pos,
-			   bool direct,
+			   bool write, bool direct,
 			   void (*complete)(struct kiocb *iocb, long ret));
+void cfrs_kiocb_end_write(struct kiocb *iocb);
 size_t cfrs_iov_iter_count(const struct iov_iter *i);
 void cfrs_iov_iter_truncate(struct iov_iter *i, size_t count);
 void cfrs_iov_iter_reexpand(struct iov_iter *i, size_t count);

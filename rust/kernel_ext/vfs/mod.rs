@@ -8,7 +8,7 @@
 //! [`include/linux/cred.h`](srctree/include/linux/cred.h)
 //!
 //! One concept per file: [`inode`], [`dentry`], [`dir`], [`mount`], [`path`],
-//! [`rename`], [`file`] (and [`aio`], its asynchronous reads), [`iov`],
+//! [`rename`], [`file`] (and [`aio`], its asynchronous reads and writes), [`iov`],
 //! [`cred`]; the items are re-exported here.
 
 mod aio;
@@ -22,7 +22,7 @@ mod mount;
 mod path;
 mod rename;
 
-pub(crate) use aio::ReadDone;
+pub(crate) use aio::{IoDir, IoDone};
 pub(crate) use cred::Cred;
 pub(crate) use dentry::Dentry;
 pub(crate) use dir::DirGuard;

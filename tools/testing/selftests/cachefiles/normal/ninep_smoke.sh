@@ -16,7 +16,10 @@
 #
 # Checks: the first read of every file equals the source (sha256) and
 # populates the cache (fscache "IO wr", netfs "CaWrOps WR", the backing
-# files' occupancy); after drop_caches the second read is served from the
+# files' occupancy) with writes that complete asynchronously (a kprobe on
+# netfs_write_subrequest_terminated sees was_async=1, as with C's
+# cachefiles_write_complete: direct I/O into the backing file's holes is
+# completed by the filesystem's end_io, not by the submitter); after drop_caches the second read is served from the
 # cache (cache reads > 0, ~no bytes on the loopback: 9p metadata only).
 # (netfs's DownOps are not used: the guest's root filesystem is 9p too.)
 # an overwrite and a truncate through 9p are reflected; cached data survives
@@ -53,6 +56,25 @@ delta() { # delta BEFORE AFTER: prints "rd wr dl cwr crd lo" differences
 }
 cache_kib() { du -sk "$cache_dir/cache" 2>/dev/null | cut -f1; }
 
+# Write terminations seen by netfs, with their was_async (the third
+# argument of netfs_write_subrequest_terminated): 9p's own uploads end
+# with 0, a cache write ended by its kiocb completion with 1.
+T=/sys/kernel/tracing
+[ -e "$T/kprobe_events" ] || T=/sys/kernel/debug/tracing
+kp=cfrs_ninep/wst
+kprobe_start() {
+	[ -w "$T/kprobe_events" ] || return 1
+	echo "p:$kp netfs_write_subrequest_terminated was_async=\$arg3:u8" >> "$T/kprobe_events" || return 1
+	echo > "$T/trace"
+	echo 1 > "$T/events/$kp/enable" && echo 1 > "$T/tracing_on"
+}
+kprobe_stop() {
+	[ -e "$T/events/$kp/enable" ] || return 0
+	echo 0 > "$T/events/$kp/enable"
+	echo "-:$kp" >> "$T/kprobe_events"
+}
+kprobe_count() { grep -c "was_async=$1\$" "$T/trace"; } # kprobe_count 0|1
+
 binder_pid=""
 bind_cache() { # bind_cache: dir, tag, bind on a devnode fd kept open by a background shell
 	rm -f "$work/ctl" "$work/bound"
@@ -84,6 +106,7 @@ unbind_cache() {
 }
 od_cleanup_hook ninep_cleanup
 ninep_cleanup() {
+	kprobe_stop
 	umount_9p
 	unbind_cache
 	ninep_cleanup_common
@@ -121,6 +144,8 @@ check mount mount_9p
 # --- first read populates the cache --------------------------------------------------
 section "first read"
 u0=$(used_kib "$cache_dir")
+kprobe=0
+kprobe_start && kprobe=1
 s0=$(snap)
 check_sums first_read_sha256
 # netfs copies what it read to the cache at writeback (the folios are
@@ -135,6 +160,14 @@ fi
 check first_read_wrote_cache [ "$wr" -gt 0 ]
 check first_read_from_server [ "$lo" -gt $((8 << 20)) ]
 check cache_occupancy_8mib [ "$used" -ge 8192 ]
+if [ "$kprobe" = 1 ]; then
+	async=$(kprobe_count 1) sync=$(kprobe_count 0)
+	kprobe_stop
+	echo "# figures write terminations: was_async=1 $async, was_async=0 $sync"
+	check first_read_cache_writes_async [ "$async" -gt 0 ]
+else
+	tap ok "first_read_cache_writes_async # SKIP no kprobe events"
+fi
 echo "# backing files: $(find "$cache_dir/cache" -type f | wc -l) (tmpfiles are linked at withdrawal)"
 
 # --- second read from the cache --------------------------------------------------
