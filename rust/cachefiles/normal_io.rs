@@ -38,9 +38,12 @@ fn file_and_object(cres: &mut Cres<'_, Cache>, want: Want) -> Option<(FileRef, A
     if cres.file().is_none() && !cres.wait_for_operation(want) {
         return None;
     }
-    let file = cres.file().cloned()?;
-    let object = cres.cookie().object()?;
-    Some((file, object))
+    attached(cres)
+}
+
+/// The operation's file and object, if both are there now.
+fn attached(cres: &Cres<'_, Cache>) -> Option<(FileRef, Arc<Object>)> {
+    Some((cres.file().cloned()?, cres.cookie().object()?))
 }
 
 impl Cache {
@@ -117,13 +120,7 @@ impl Cache {
         pos: i64,
         write: NetfsWrite,
     ) -> Result<(), Errno> {
-        match write_target(cres) {
-            Some((file, object)) => write_object(object, &file, pos, write),
-            None => {
-                write.done(Err(ENOBUFS));
-                Err(ENOBUFS)
-            }
-        }
+        write_to(write_target(cres), pos, write)
     }
 
     /// Prepares a write to the cache (C's `cachefiles_prepare_write`).
@@ -202,14 +199,13 @@ impl Cache {
         }
         subreq.iter().truncate(len);
         let checked = {
-            let cres = subreq.cres();
-            match (cres.file().cloned(), cres.cookie().object()) {
-                (Some(file), Some(object)) => {
+            match attached(&subreq.cres()) {
+                Some((file, object)) => {
                     let _as_cache = object.bound.cred.override_current();
                     let upper = len;
                     normal_check_write(&object, &file, start, &mut len, upper, true)
                 }
-                _ => Err(ENOBUFS),
+                None => Err(ENOBUFS),
             }
         };
         if let Err(e) = checked {
@@ -219,14 +215,8 @@ impl Cache {
         // The subrequest is netfs's again once the write ends, maybe
         // before `normal_write` returns: nothing here touches it after.
         let target = write_target(&mut subreq.cres());
-        let write = subreq.into_write();
-        match target {
-            Some((file, object)) => {
-                // A failure is reported to the termination as well.
-                let _ = write_object(object, &file, start, write);
-            }
-            None => write.done(Err(ENOBUFS)),
-        }
+        // A failure is reported to the termination as well.
+        let _ = write_to(target, start, subreq.into_write());
     }
 }
 
@@ -236,7 +226,23 @@ fn write_target(cres: &mut Cres<'_, Cache>) -> Option<(FileRef, Arc<Object>)> {
     if !cres.wait_for_operation(Want::Write) {
         return None;
     }
-    file_and_object(cres, Want::Write)
+    attached(cres)
+}
+
+/// Submits `write` to `target` at `pos`, or reports `ENOBUFS` to its
+/// termination (and returns it) without a target.
+fn write_to(
+    target: Option<(FileRef, Arc<Object>)>,
+    pos: i64,
+    write: NetfsWrite,
+) -> Result<(), Errno> {
+    match target {
+        Some((file, object)) => write_object(object, &file, pos, write),
+        None => {
+            write.done(Err(ENOBUFS));
+            Err(ENOBUFS)
+        }
+    }
 }
 
 /// Submits `write` to `object`'s `file` at `pos`, counting its blocks in
