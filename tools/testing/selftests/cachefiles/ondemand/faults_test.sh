@@ -77,56 +77,12 @@ keep_logs() {
 			grep -E " (WARN|ERROR) " "$l" | head -40 | sed 's/^/# /'
 		done
 		echo "# --- kernel log since the first case"
-		klog_since xattr | grep -vE "^\[[^]]*\] faults_test" | head -300 | sed 's/^/# /'
+		klog_since xattr | grep -vE "^\[[^]]*\] cfrs_mark:" | head -300 | sed 's/^/# /'
 	fi
 }
 od_cleanup_hook keep_logs
 
 # --- helpers --------------------------------------------------------------------------
-# kmark NAME: a marker in the kernel log; klog_since NAME: what came after it.
-kmark() { echo "faults_test: $1" > /dev/kmsg; }
-klog_since() { dmesg | awk -v m="faults_test: $1" 'f { print } index($0, m) { f = 1 }'; }
-# check_no_splat NAME CASE: one TAP line, ok iff the kernel logged no splat
-# since the marker CASE.
-check_no_splat() {
-	local s
-	s=$(klog_since "$2" | grep -E "$splat" | head -5)
-	if [ -z "$s" ]; then tap ok "$1"; else tap fail "$1" "$s"; fi
-}
-# wait_cache_gone TAG: until TAG is no longer listed (10 s at most).
-wait_cache_gone() {
-	local i
-	for i in $(seq 1 100); do
-		[ "$(cache_state "$1")" = none ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-# The state letter of the cache TAG in /proc/fs/fscache/caches (A active,
-# E I/O error, W withdrawn...), "none" if it is not listed.
-cache_state() {
-	awk -v t="$1" '$7 == t { s = $6 } END { print s ? s : "none" }' /proc/fs/fscache/caches
-}
-# read_result FILE [SECONDS]: reads FILE whole with read(2): "0 BYTES", or
-# "ERRNO OFFSET" at the first error, or "TIMEOUT" (default 60 s).
-read_result() {
-	local out
-	out=$(timeout "${2:-60}" python3 -c '
-import errno, os, sys
-n = 0
-try:
-    fd = os.open(sys.argv[1], os.O_RDONLY)
-    while True:
-        b = os.read(fd, 1 << 18)
-        if not b:
-            break
-        n += len(b)
-    print("0", n)
-except OSError as e:
-    print(errno.errorcode.get(e.errno, e.errno), n)' "$1" 2>&1)
-	[ $? = 124 ] && out=TIMEOUT
-	echo "$out"
-}
 # mount_errno MNT OPTIONS: mount(2) of EROFS with OPTIONS: prints the
 # errno name, 0 if it mounted, TIMEOUT after 120 s.  (Run in $(...): the
 # caller tracks MNT with od_track_mount.)
@@ -543,35 +499,9 @@ if want_section ioerr; then
 # marks the cache dead (fscache state E) and flushes its requests.
 kmark ioerr
 itag=cfrs-faults-io
-dm_name=cfrs-faults-$$
-dm_loop='' dm_dev='' dm_sectors=0
 imnt=$work/io-fs
-dm_table() { # dm_table linear|error
-	local t="0 $dm_sectors linear $dm_loop 0"
-	[ "$1" = error ] && t="0 $dm_sectors error"
-	dmsetup suspend --nolockfs "$dm_name" && dmsetup load "$dm_name" --table "$t" &&
-		dmsetup resume "$dm_name"
-}
-dm_cleanup() {
-	if [ -n "$dm_dev" ]; then
-		dmsetup table "$dm_name" 2>/dev/null | grep -q error && dm_table linear
-		mountpoint -q "$imnt" && timeout 60 umount "$imnt"
-		dmsetup remove "$dm_name"
-		dm_dev=
-	fi
-	[ -z "$dm_loop" ] || losetup -d "$dm_loop"
-	dm_loop=
-}
-od_cleanup_late dm_cleanup
-truncate -s 64M "$work/dm.img"
 ok=0
-if dm_loop=$(losetup -f --show "$work/dm.img") && dm_sectors=$(blockdev --getsz "$dm_loop") &&
-	dmsetup create "$dm_name" --table "0 $dm_sectors linear $dm_loop 0"; then
-	dm_dev=/dev/$(dmsetup info -c --noheadings -o blkdevname "$dm_name" | tr -d ' ')
-	[ -b "$dm_dev" ] || dm_dev=/dev/mapper/$dm_name
-	mkdir -p "$imnt"
-	mkfs.ext4 -q -F -b 4096 "$dm_dev" > /dev/null && mount -o errors=continue "$dm_dev" "$imnt" && ok=1
-fi
+dm_ext4_start "cfrs-faults-$$" "$work/dm.img" 64 "$imnt" && ok=1
 check ioerr.ext4_on_dm_linear test $ok = 1
 echo "# $dm_dev: $(dmsetup table "$dm_name")"
 ilog=$work/ioerr.log
@@ -603,15 +533,7 @@ check_eq ioerr.data_errors_leave_cache_active A "$st"
 grep -E " ERROR " "$ilog" | head -3 | sed 's/^/# daemon: /'
 werrno=$(grep -oE "blob 'io' \[[^]]*\]: E[A-Z]+" "$ilog" | head -1 | grep -oE "E[A-Z]+$")
 check_eq ioerr.daemon_write_errno EIO "$werrno"
-# Let ext4 find out: a commit of its journal fails, the journal is
-# aborted and the filesystem shuts down (its operations fail from then on).
-probes=0
-for i in $(seq 1 30); do
-	probes=$i
-	sync -f "$imnt" 2>/dev/null
-	touch "$imnt/probe-$i" 2>/dev/null || break
-	sleep 1
-done
+probes=$(ext4_give_up "$imnt")
 echo "# ext4 refused a new file after $probes probe(s); $(grep " $imnt " /proc/mounts)"
 check ioerr.ext4_gave_up test "$probes" -lt 30
 res=$(read_result "$m/r3.bin")

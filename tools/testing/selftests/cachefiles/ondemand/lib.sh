@@ -23,6 +23,11 @@
 #   bsleep / rand_sleep / make_round_tree / kill_rounds / fresh_image_read
 #                         (daemon-kill rounds)
 #   read_errno FILE       errno name of one read(2) of FILE, or 0
+#   read_result FILE      "0 BYTES", "ERRNO OFFSET" or TIMEOUT of reading FILE whole
+#   kmark / klog_since / check_no_splat   kernel-log markers, splat check since one
+#   cache_state TAG / wait_cache_gone TAG  /proc/fs/fscache/caches state letter
+#   dm_ext4_start / dm_table linear|error / dm_cleanup / ext4_give_up
+#                         ext4 on a device that can be made to fail
 #
 # Everything runs as root inside the test VM (scripts/vm-run); cold
 # on-demand reads run at ~1-2 MB/s on the TCG debug kernel, so keep data
@@ -253,6 +258,98 @@ devnode_free() {
 		(exec 3<> /dev/cachefiles) 2> /dev/null && return 0
 	done
 	return 1
+}
+
+# kmark NAME: a marker in the kernel log; klog_since NAME: what came after it.
+kmark() { echo "cfrs_mark: $1" > /dev/kmsg; }
+klog_since() { dmesg | awk -v m="cfrs_mark: $1" 'f { print } index($0, m) { f = 1 }'; }
+# check_no_splat NAME CASE: one TAP line, ok iff the kernel logged no splat
+# since the marker CASE.
+check_no_splat() {
+	local s
+	s=$(klog_since "$2" | grep -E "${splat:-${CFRS_SPLAT:-BUG:|WARNING:|Oops|KASAN|UBSAN|general protection|Kernel panic|blocked for more than|refcount_t:}}" | head -5)
+	if [ -z "$s" ]; then tap ok "$1"; else tap fail "$1" "$s"; fi
+}
+# wait_cache_gone TAG: until TAG is no longer listed (10 s at most).
+wait_cache_gone() {
+	local i
+	for i in $(seq 1 100); do
+		[ "$(cache_state "$1")" = none ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# The state letter of the cache TAG in /proc/fs/fscache/caches (A active,
+# E I/O error, W withdrawn...), "none" if it is not listed.
+cache_state() {
+	awk -v t="$1" '$7 == t { s = $6 } END { print s ? s : "none" }' /proc/fs/fscache/caches
+}
+# read_result FILE [SECONDS]: reads FILE whole with read(2): "0 BYTES", or
+# "ERRNO OFFSET" at the first error, or "TIMEOUT" (default 60 s).
+read_result() {
+	local out
+	out=$(timeout "${2:-60}" python3 -c '
+import errno, os, sys
+n = 0
+try:
+    fd = os.open(sys.argv[1], os.O_RDONLY)
+    while True:
+        b = os.read(fd, 1 << 18)
+        if not b:
+            break
+        n += len(b)
+    print("0", n)
+except OSError as e:
+    print(errno.errorcode.get(e.errno, e.errno), n)' "$1" 2>&1)
+	[ $? = 124 ] && out=TIMEOUT
+	echo "$out"
+}
+# A failing backing device: ext4 (errors=continue, 4 KiB blocks) on a
+# device-mapper linear device over a loop file, whose table can be switched
+# to the `error` target (set DM_DISABLE_UDEV=1: no udev in the guest).
+# dm_ext4_start NAME FILE MIB MNT: creates and mounts it on MNT; sets
+# dm_name, dm_loop, dm_dev, dm_sectors, dm_mnt; dm_cleanup (registered with
+# od_cleanup_late) undoes it.
+dm_name='' dm_loop='' dm_dev='' dm_sectors=0 dm_mnt=''
+dm_ext4_start() {
+	dm_name=$1 dm_mnt=$4
+	od_cleanup_late dm_cleanup
+	truncate -s "$3M" "$2" || return 1
+	dm_loop=$(losetup -f --show "$2") && dm_sectors=$(blockdev --getsz "$dm_loop") &&
+		dmsetup create "$dm_name" --table "0 $dm_sectors linear $dm_loop 0" || return 1
+	dm_dev=/dev/$(dmsetup info -c --noheadings -o blkdevname "$dm_name" | tr -d ' ')
+	[ -b "$dm_dev" ] || dm_dev=/dev/mapper/$dm_name
+	mkdir -p "$dm_mnt"
+	mkfs.ext4 -q -F -b 4096 "$dm_dev" > /dev/null && mount -o errors=continue "$dm_dev" "$dm_mnt"
+}
+dm_table() { # dm_table linear|error
+	local t="0 $dm_sectors linear $dm_loop 0"
+	[ "$1" = error ] && t="0 $dm_sectors error"
+	dmsetup suspend --nolockfs "$dm_name" && dmsetup load "$dm_name" --table "$t" &&
+		dmsetup resume "$dm_name"
+}
+dm_cleanup() {
+	if [ -n "$dm_dev" ]; then
+		dmsetup table "$dm_name" 2>/dev/null | grep -q error && dm_table linear
+		mountpoint -q "$dm_mnt" && timeout 60 umount "$dm_mnt"
+		dmsetup remove "$dm_name"
+		dm_dev=
+	fi
+	[ -z "$dm_loop" ] || losetup -d "$dm_loop"
+	dm_loop=
+}
+# ext4_give_up MNT: lets ext4 on a failed device find out (a commit of its
+# journal fails, the journal is aborted and the filesystem shuts down: its
+# operations fail from then on); prints the number of probes it took, 30
+# if it did not give up.
+ext4_give_up() {
+	local i
+	for i in $(seq 1 30); do
+		sync -f "$1" 2>/dev/null
+		touch "$1/probe-$i" 2>/dev/null || break
+		sleep 1
+	done
+	echo "$i"
 }
 
 # The running daemon child of a supervisor started with --child-pidfile
