@@ -15,7 +15,12 @@
 #   used_kib DIR          KiB used on DIR's filesystem (counts tmpfiles, which
 #                         du cannot see)
 #   dropc / sums_of DIR / read_all_9p
-# Needs $work, $export_dir, $mnt, $port.
+#   bind_cache / unbind_cache
+#                         a normal-mode cache on $cache_dir (tag
+#                         ${bind_tag:-ninep}) bound by a background shell
+#                         that keeps /dev/cachefiles open until unbind_cache
+#   bind_cmd CMD          a command written on that fd: 0 or the error
+# Needs $work, $export_dir, $mnt, $port (and $cache_dir for bind_cache).
 
 ninep_ko_or_skip() {
 	local variant=release
@@ -60,4 +65,51 @@ ninep_cleanup_common() {
 	[ -z "$diod_pid" ] || { kill "$diod_pid" 2>/dev/null; wait "$diod_pid" 2>/dev/null; }
 	diod_pid=""
 	grep -q '^9pfsc ' /proc/modules && rmmod 9pfsc
+}
+
+binder_pid=""
+bind_cache() { # bind_cache: dir $cache_dir, tag ${bind_tag:-ninep}, bind on a devnode fd kept open by a background shell
+	rm -f "$work/ctl" "$work/bound"
+	mkfifo "$work/ctl"
+	(
+		exec 3<> /dev/cachefiles || exit 1
+		printf 'dir %s' "$cache_dir" >&3 || exit 2
+		printf 'tag %s' "${bind_tag:-ninep}" >&3 || exit 3
+		printf 'bind' >&3 || exit 4
+		echo bound > "$work/bound"
+		# One command per line on the fifo (bind_cmd), an empty line unbinds.
+		while read -r line < "$work/ctl" && [ -n "$line" ]; do
+			if printf '%s' "$line" >&3 2> "$work/cmd.err"; then
+				echo 0
+			else
+				sed 's/.*write error: //' "$work/cmd.err"
+			fi > "$work/cmd.out"
+		done
+		exec 3>&-
+	) &
+	binder_pid=$!
+	local i
+	for i in $(seq 1 100); do
+		[ -e "$work/bound" ] && return 0
+		kill -0 "$binder_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	return 1
+}
+bind_cmd() { # bind_cmd CMD: written to the bound fd; prints 0 or the error ("Input/output error")
+	rm -f "$work/cmd.out"
+	echo "$1" > "$work/ctl"
+	local i
+	for i in $(seq 1 100); do
+		[ -s "$work/cmd.out" ] && break
+		sleep 0.1
+	done
+	cat "$work/cmd.out" 2> /dev/null || echo "no answer"
+}
+unbind_cache() {
+	[ -n "$binder_pid" ] || return 0
+	echo > "$work/ctl"
+	wait "$binder_pid"
+	binder_pid=""
+	devnode_free 10
 }

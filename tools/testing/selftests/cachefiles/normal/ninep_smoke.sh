@@ -75,35 +75,6 @@ kprobe_stop() {
 }
 kprobe_count() { grep -c "was_async=$1\$" "$T/trace"; } # kprobe_count 0|1
 
-binder_pid=""
-bind_cache() { # bind_cache: dir, tag, bind on a devnode fd kept open by a background shell
-	rm -f "$work/ctl" "$work/bound"
-	mkfifo "$work/ctl"
-	(
-		exec 3<> /dev/cachefiles || exit 1
-		printf 'dir %s' "$cache_dir" >&3 || exit 2
-		printf 'tag ninep' >&3 || exit 3
-		printf 'bind' >&3 || exit 4
-		echo bound > "$work/bound"
-		read -r _ < "$work/ctl"
-		exec 3>&-
-	) &
-	binder_pid=$!
-	local i
-	for i in $(seq 1 100); do
-		[ -e "$work/bound" ] && return 0
-		kill -0 "$binder_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	return 1
-}
-unbind_cache() {
-	[ -n "$binder_pid" ] || return 0
-	echo > "$work/ctl"
-	wait "$binder_pid"
-	binder_pid=""
-	devnode_free 10
-}
 od_cleanup_hook ninep_cleanup
 ninep_cleanup() {
 	kprobe_stop
@@ -216,6 +187,57 @@ read_all_9p   # fills what the first pass after the changes did not
 umount "$mnt"
 mount_9p
 second_read rebind_read
+
+# --- invalidation: a direct-I/O write through 9p ----------------------------------------
+# 9p sends an O_DIRECT write to netfs_unbuffered_write_iter, which calls
+# fscache_invalidate(FSCACHE_INVAL_DIO_WRITE): the cookie has no data to
+# read any more (and is disabled until the writer lets go of it), and the
+# cache's invalidate_cookie gives the object a new, empty tmpfile; the old
+# backing file (linked since the re-bind) is unlinked at once (C:
+# cachefiles_bury_object of a file).  The next read downloads the file
+# and netfs copies it into the new tmpfile at writeback; the tmpfile is
+# linked in when the cookie is withdrawn, and a new mount reads the file
+# from the cache.
+section "invalidation (O_DIRECT write)"
+bfiles() { find "$cache_dir/cache" -type f -printf '%i\n' | sort; }
+file_sum() { sha256sum < "$1" | cut -d' ' -f1; }
+b0=$(bfiles)
+nb0=$(grep -c . <<< "$b0")
+inv0=$(fsstat Invals n)
+check dio_write dd if=/dev/urandom of="$mnt/medium" bs=4k count=4 seek=2 oflag=direct conv=notrunc status=none
+inv=$(($(fsstat Invals n) - inv0))
+b1=$(bfiles)
+gone=$(comm -23 <(echo "$b0") <(echo "$b1") | grep -c .)
+echo "# figures invalidation: Invals n=+$inv; backing files $nb0 -> $(grep -c . <<< "$b1") ($gone gone)"
+check invalidate_counted [ "$inv" -ge 1 ]
+check_eq invalidate_old_file_unlinked 1 "$gone"
+check_eq invalidate_graveyard_empty 0 "$(find "$cache_dir/graveyard" -mindepth 1 | wc -l)"
+dropc
+s=$(snap)
+check_eq dio_write_read_sha256 "$(file_sum "$export_dir/medium")" "$(file_sum "$mnt/medium")"
+sync
+read -r r w d c cr l <<< "$(delta "$s" "$(snap)")"
+echo "# figures read after the O_DIRECT write: IO rd=$r wr=$w; loopback rx $l bytes"
+check_eq dio_write_read_not_from_cache 0 "$r"
+check dio_write_read_from_server [ "$l" -ge "$(stat -c %s "$export_dir/medium")" ]
+check dio_write_read_cached_again [ "$w" -gt 0 ]
+check_sums dio_write_all_sha256
+umount "$mnt"
+# The withdrawal (after umount returns) links the new file in.
+for _ in $(seq 1 100); do
+	[ "$(bfiles | grep -c .)" = "$nb0" ] && break
+	sleep 0.1
+done
+b2=$(bfiles)
+echo "# figures after umount: backing files $(grep -c . <<< "$b2"), new $(comm -13 <(echo "$b0") <(echo "$b2") | grep -c .)"
+check_eq invalidate_new_file_linked "$nb0 1" "$(grep -c . <<< "$b2") $(comm -13 <(echo "$b0") <(echo "$b2") | grep -c .)"
+check remount_after_invalidate mount_9p
+s=$(snap)
+check_eq invalidated_file_new_mount_sha256 "$(file_sum "$export_dir/medium")" "$(file_sum "$mnt/medium")"
+read -r r w d c cr l <<< "$(delta "$s" "$(snap)")"
+echo "# figures invalidated file, new mount: IO rd=$r wr=$w; loopback rx $l bytes"
+check invalidated_file_read_from_cache [ "$r" -gt 0 ]
+check invalidated_file_few_server_bytes [ "$l" -lt $((64 << 10)) ]
 
 # --- interchange ---------------------------------------------------------------------------
 if [ -n "$second" ]; then
