@@ -245,7 +245,7 @@ if [ -n "$second" ]; then
 	umount "$mnt"
 	check unbind_first unbind_cache
 	rmmod "$CFRS_MODULE_NAME"
-	check "insmod_$second_name" insmod "$second_ko"
+	check insmod_second_module insmod "$second_ko"
 	check bind_second bind_cache
 	check mount_second mount_9p
 	second_read "second_module_read"
