@@ -15,6 +15,11 @@
 #   used_kib DIR          KiB used on DIR's filesystem (counts tmpfiles, which
 #                         du cannot see)
 #   dropc / sums_of DIR / read_all_9p
+#   snap / delta BEFORE AFTER
+#                         the counters "rd wr dl cwr crd lo" (fscache IO rd/wr,
+#                         netfs DownOps DL, CaWrOps WR, CaRdOps RD, loopback
+#                         bytes) now, and their differences between two snaps
+#   check_file NAME FILE  one case: sha256 of $mnt/FILE = $export_dir/FILE
 #   bind_cache / unbind_cache
 #                         a normal-mode cache on $cache_dir (tag
 #                         ${bind_tag:-ninep}) bound by a background shell
@@ -40,6 +45,15 @@ used_kib() { sync; df -k --output=used "$1" | tail -n 1 | tr -d ' '; }
 dropc() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 sums_of() { (cd "$1" && find . -type f | sort | xargs sha256sum); }
 read_all_9p() { (cd "$mnt" && find . -type f | sort | xargs cat) > /dev/null; }
+snap() { echo "$(fsstat IO rd) $(fsstat IO wr) $(nfstat DownOps DL) $(nfstat CaWrOps WR) $(nfstat CaRdOps RD) $(lo_bytes)"; }
+delta() {
+	local -a a b
+	read -r -a a <<< "$1"
+	read -r -a b <<< "$2"
+	echo "$((b[0] - a[0])) $((b[1] - a[1])) $((b[2] - a[2])) $((b[3] - a[3])) $((b[4] - a[4])) $((b[5] - a[5]))"
+}
+file_sum() { sha256sum < "$1" | cut -d' ' -f1; }
+check_file() { check_eq "$1" "$(file_sum "$export_dir/$2")" "$(file_sum "$mnt/$2")"; }
 
 diod_pid=""
 diod_start() {

@@ -53,23 +53,15 @@ ninep_faults_cleanup() {
 	unbind_cache
 	ninep_cleanup_common
 }
-file_sum() { sha256sum < "$1" | cut -d' ' -f1; }
-snap() { echo "$(fsstat IO rd) $(fsstat IO wr) $(lo_bytes)"; }
-delta() { # delta BEFORE AFTER: "rd wr lo" differences
-	local -a a b
-	read -r -a a <<< "$1"
-	read -r -a b <<< "$2"
-	echo "$((b[0] - a[0])) $((b[1] - a[1])) $((b[2] - a[2]))"
-}
-# read_checked NAME FILE: reads FILE through 9p whole; prints the result
-# ("0 BYTES" or "ERRNO OFFSET" or TIMEOUT) and the counters' deltas.
+# read_checked NAME FILE: reads FILE through 9p whole; sets res to the
+# result ("0 BYTES" or "ERRNO OFFSET" or TIMEOUT), prints it with the
+# counters' deltas.
 read_checked() {
-	local s res
+	local s
 	s=$(snap)
 	res=$(read_result "$mnt/$2" 120)
-	read -r r w l <<< "$(delta "$s" "$(snap)")"
+	read -r r w _ _ _ l <<< "$(delta "$s" "$(snap)")"
 	echo "# figures $1: read of $2: $res; IO rd=$r wr=$w; loopback rx $l bytes"
-	echo "$res" > "$work/res"
 }
 
 section "module $CFRS_MODULE, 9pfsc $ko"
@@ -92,15 +84,15 @@ check mount mount_9p
 
 section "the cache works on the healthy device"
 for f in cached1 cached2 small; do
-	check_eq "first_read_$f" "$(file_sum "$export_dir/$f")" "$(file_sum "$mnt/$f")"
+	check_file "first_read_$f" "$f"
 done
 sync
 s=$(snap)
 dropc
 for f in cached1 cached2 small; do
-	check_eq "second_read_$f" "$(file_sum "$export_dir/$f")" "$(file_sum "$mnt/$f")"
+	check_file "second_read_$f" "$f"
 done
-read -r r w l <<< "$(delta "$s" "$(snap)")"
+read -r r w _ _ _ l <<< "$(delta "$s" "$(snap)")"
 echo "# figures second read: IO rd=$r wr=$w; loopback rx $l bytes"
 check second_read_from_cache [ "$r" -gt 0 ]
 check second_read_few_server_bytes [ "$l" -lt $((256 << 10)) ]
@@ -114,7 +106,6 @@ dropc
 # Data in the cache, on a device that fails: the cache read fails with EIO,
 # netfs hands it to the reader; the cache stays up.
 read_checked cached_read cached1
-res=$(cat "$work/res")
 check cached_read_no_hang test "$res" != TIMEOUT
 check_eq cached_read_errno EIO "${res%% *}"
 echo "# cache state after the failed cache read: $(cache_state "$bind_tag"); $(klog_since ninep-switched | grep -c "I/O Error") I/O Error messages"
@@ -123,8 +114,8 @@ check_eq read_error_leaves_cache_active A "$(cache_state "$bind_tag")"
 # file is downloaded from the server, read right.
 kmark ninep-lookup
 read_checked uncached_read fresh1
-check_eq uncached_read_whole "0 $((1 << 20))" "$(cat "$work/res")"
-check_eq uncached_read_sha256 "$(file_sum "$export_dir/fresh1")" "$(file_sum "$mnt/fresh1")"
+check_eq uncached_read_whole "0 $((1 << 20))" "$res"
+check_file uncached_read_sha256 fresh1
 for _ in $(seq 1 100); do
 	klog_since ninep-lookup | grep -q "stopped due to I/O error" && break
 	sleep 0.1
@@ -145,8 +136,8 @@ check ext4_gave_up test "$probes" -lt 30
 dropc
 # A file cached before, with the cache dead: from the server, right.
 s=$(snap)
-check_eq dead_cache_cached_file_sha256 "$(file_sum "$export_dir/cached2")" "$(file_sum "$mnt/cached2")"
-read -r r w l <<< "$(delta "$s" "$(snap)")"
+check_file dead_cache_cached_file_sha256 cached2
+read -r r w _ _ _ l <<< "$(delta "$s" "$(snap)")"
 echo "# figures cached file, cache dead: IO rd=$r wr=$w; loopback rx $l bytes"
 check_eq dead_cache_cached_file_from_server "0 0" "$r $w"
 
@@ -159,10 +150,10 @@ section "the netfs without its cache"
 check mount_on_dead_cache mount_9p
 s=$(snap)
 for f in cached1 fresh1 fresh2 small; do
-	check_eq "dead_cache_read_$f" "$(file_sum "$export_dir/$f")" "$(file_sum "$mnt/$f")"
+	check_file "dead_cache_read_$f" "$f"
 done
 sync
-read -r r w l <<< "$(delta "$s" "$(snap)")"
+read -r r w _ _ _ l <<< "$(delta "$s" "$(snap)")"
 echo "# figures reads with the cache dead: IO rd=$r wr=$w; loopback rx $l bytes"
 check_eq dead_cache_not_used "0 0" "$r $w"
 check dead_cache_reads_from_server [ "$l" -ge $((3 << 20)) ]
@@ -189,11 +180,11 @@ mkdir -p "$cache_dir"
 check bind_fresh_cache bind_cache
 check mount_fresh mount_9p
 s=$(snap)
-check_eq fresh_cache_first_read "$(file_sum "$export_dir/fresh2")" "$(file_sum "$mnt/fresh2")"
+check_file fresh_cache_first_read fresh2
 sync
 dropc
-check_eq fresh_cache_second_read "$(file_sum "$export_dir/fresh2")" "$(file_sum "$mnt/fresh2")"
-read -r r w l <<< "$(delta "$s" "$(snap)")"
+check_file fresh_cache_second_read fresh2
+read -r r w _ _ _ l <<< "$(delta "$s" "$(snap)")"
 echo "# figures fresh cache: IO rd=$r wr=$w"
 check fresh_cache_used test "$r" -gt 0 -a "$w" -gt 0
 umount "$mnt"

@@ -45,15 +45,6 @@ mkdir -p "$export_dir" "$cache_dir" "$mnt"
 port=5640
 
 # --- helpers ---------------------------------------------------------------------
-snap() { # snap: counters now, as "rd wr dl cwr crd lo"
-	echo "$(fsstat IO rd) $(fsstat IO wr) $(nfstat DownOps DL) $(nfstat CaWrOps WR) $(nfstat CaRdOps RD) $(lo_bytes)"
-}
-delta() { # delta BEFORE AFTER: prints "rd wr dl cwr crd lo" differences
-	local -a a b
-	read -r -a a <<< "$1"
-	read -r -a b <<< "$2"
-	echo "$((b[0] - a[0])) $((b[1] - a[1])) $((b[2] - a[2])) $((b[3] - a[3])) $((b[4] - a[4])) $((b[5] - a[5]))"
-}
 cache_kib() { du -sk "$cache_dir/cache" 2>/dev/null | cut -f1; }
 
 # Write terminations seen by netfs, with their was_async (the third
@@ -200,7 +191,6 @@ second_read rebind_read
 # from the cache.
 section "invalidation (O_DIRECT write)"
 bfiles() { find "$cache_dir/cache" -type f -printf '%i\n' | sort; }
-file_sum() { sha256sum < "$1" | cut -d' ' -f1; }
 b0=$(bfiles)
 nb0=$(grep -c . <<< "$b0")
 inv0=$(fsstat Invals n)
@@ -214,7 +204,7 @@ check_eq invalidate_old_file_unlinked 1 "$gone"
 check_eq invalidate_graveyard_empty 0 "$(find "$cache_dir/graveyard" -mindepth 1 | wc -l)"
 dropc
 s=$(snap)
-check_eq dio_write_read_sha256 "$(file_sum "$export_dir/medium")" "$(file_sum "$mnt/medium")"
+check_file dio_write_read_sha256 medium
 sync
 read -r r w d c cr l <<< "$(delta "$s" "$(snap)")"
 echo "# figures read after the O_DIRECT write: IO rd=$r wr=$w; loopback rx $l bytes"
@@ -233,7 +223,7 @@ echo "# figures after umount: backing files $(grep -c . <<< "$b2"), new $(comm -
 check_eq invalidate_new_file_linked "$nb0 1" "$(grep -c . <<< "$b2") $(comm -13 <(echo "$b0") <(echo "$b2") | grep -c .)"
 check remount_after_invalidate mount_9p
 s=$(snap)
-check_eq invalidated_file_new_mount_sha256 "$(file_sum "$export_dir/medium")" "$(file_sum "$mnt/medium")"
+check_file invalidated_file_new_mount_sha256 medium
 read -r r w d c cr l <<< "$(delta "$s" "$(snap)")"
 echo "# figures invalidated file, new mount: IO rd=$r wr=$w; loopback rx $l bytes"
 check invalidated_file_read_from_cache [ "$r" -gt 0 ]
