@@ -23,6 +23,9 @@
 #                                  scratch $log (/tmp/cfrs-NAME.*, removed at
 #                                  exit), then cachefiles_rs.ko, the selftests
 #                                  and the daemon; a failure ends the run
+#   build_9pfsc                    9pfsc.ko for the normal-mode suites
+#                                  (scripts/netfs-9p): a result line and a
+#                                  stage; fails if it could not be built
 #   side_by_side TITLE PREFIX TAG...
 #                                  one row per case of the TAGs' suites with
 #                                  C's and Rust's result, one result line per
@@ -172,4 +175,17 @@ side_by_side() {
 	done
 	[ "$total" -gt 0 ] || result fail "$what: no results"
 	echo "# $same of $total $what cases pass on both C cachefiles.ko and cachefiles_rs.ko"
+}
+
+build_9pfsc() {
+	local ko rc=0
+	if ko=$(scripts/netfs-9p "$variant" 2>"$log/netfs-9p"); then
+		result ok "build: 9pfsc.ko ($ko)"
+	else
+		tail -n 30 "$log/netfs-9p"
+		result fail "build: 9pfsc.ko (scripts/netfs-9p $variant)"
+		rc=1
+	fi
+	stage "9pfsc.ko"
+	return $rc
 }
