@@ -167,13 +167,7 @@ if dm_table linear; then tap ok switch_back_to_linear; else tap fail switch_back
 timeout 60 umount "$imnt"
 check umount_backing_fs test $? = 0
 dm_cleanup
-if rmmod "$CFRS_MODULE_NAME" 2> "$work/rmmod.err" && insmod "$CFRS_MODULE_KO" 2>> "$work/rmmod.err" &&
-	[ -c /dev/cachefiles ]; then
-	tap ok rmmod_insmod
-else
-	tap fail rmmod_insmod "$(cat "$work/rmmod.err")"
-	grep -q "^$CFRS_MODULE_NAME " /proc/modules || insmod "$CFRS_MODULE_KO"
-fi
+check_reload rmmod_insmod
 cache_dir=${CFRS_SCRATCH:-$work}/ninep-fresh-cache
 bind_tag=ninep-fresh
 mkdir -p "$cache_dir"

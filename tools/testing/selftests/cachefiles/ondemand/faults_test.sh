@@ -580,14 +580,7 @@ dm_cleanup
 echo "# after unbind: $(klog_since ioerr | grep -E "I/O Error|unregistering" | sed 's/^\[[^]]*\] //' | tr '\n' ';')"
 check_no_splat ioerr.no_kernel_splat ioerr
 # The module unloads and loads again; a fresh cache serves the image.
-name=${CFRS_MODULE_NAME:-cachefiles_rs}
-if rmmod "$name" 2> "$work/rmmod.err" && insmod "${CFRS_MODULE_KO:?}" 2>> "$work/rmmod.err" &&
-	[ -c /dev/cachefiles ]; then
-	tap ok ioerr.rmmod_insmod
-else
-	tap fail ioerr.rmmod_insmod "$(cat "$work/rmmod.err")"
-	grep -q "^$name " /proc/modules || insmod "$CFRS_MODULE_KO"
-fi
+check_reload ioerr.rmmod_insmod
 acache=$scratch/faults-after
 rm -rf "$acache"
 mkdir -p "$acache"

@@ -26,6 +26,7 @@
 #   read_result FILE      "0 BYTES", "ERRNO OFFSET" or TIMEOUT of reading FILE whole
 #   kmark / klog_since / check_no_splat   kernel-log markers, splat check since one
 #   cache_state TAG / wait_cache_gone TAG  /proc/fs/fscache/caches state letter
+#   check_reload NAME     one case: rmmod and insmod of the module under test
 #   dm_ext4_start / dm_table linear|error / dm_cleanup / ext4_give_up
 #                         ext4 on a device that can be made to fail
 #
@@ -303,6 +304,19 @@ except OSError as e:
     print(errno.errorcode.get(e.errno, e.errno), n)' "$1" 2>&1)
 	[ $? = 124 ] && out=TIMEOUT
 	echo "$out"
+}
+# check_reload NAME: one case, ok iff the module under test unloads, loads
+# again and /dev/cachefiles is back; the module is loaded afterwards
+# either way.
+check_reload() {
+	local name=${CFRS_MODULE_NAME:-cachefiles_rs}
+	if rmmod "$name" 2> "$work/rmmod.err" && insmod "${CFRS_MODULE_KO:?}" 2>> "$work/rmmod.err" &&
+		[ -c /dev/cachefiles ]; then
+		tap ok "$1"
+	else
+		tap fail "$1" "$(cat "$work/rmmod.err")"
+		grep -q "^$name " /proc/modules || insmod "$CFRS_MODULE_KO"
+	fi
 }
 # A failing backing device: ext4 (errors=continue, 4 KiB blocks) on a
 # device-mapper linear device over a loop file, whose table can be switched
