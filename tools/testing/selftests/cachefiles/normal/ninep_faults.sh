@@ -116,13 +116,8 @@ kmark ninep-lookup
 read_checked uncached_read fresh1
 check_eq uncached_read_whole "0 $((1 << 20))" "$res"
 check_file uncached_read_sha256 fresh1
-for _ in $(seq 1 100); do
-	klog_since ninep-lookup | grep -q "stopped due to I/O error" && break
-	sleep 0.1
-done
-msgs=$(klog_since ninep-switched | grep -E "CacheFiles|cachefiles|FS-Cache|netfs|9p|EXT4|JBD2|Buffer I/O|I/O error" |
-	sed 's/^\[[^]]*\] //' | sed 's/[0-9][0-9]*/N/g' | sort | uniq -c | sort -rn | head -20)
-echo "$msgs" | sed 's/^/# dmesg: /'
+klog_wait ninep-lookup "stopped due to I/O error"
+klog_summary ninep-switched "CacheFiles|cachefiles|FS-Cache|netfs|9p|EXT4|JBD2|Buffer I/O|I/O error"
 ioe=$(klog_since ninep-lookup | grep "I/O Error" | sed 's/^\[[^]]*\] //')
 echo "$ioe" | head -3 | sed 's/^/# /'
 check_eq dmesg_one_io_error 1 "$(grep -c . <<< "$ioe")"

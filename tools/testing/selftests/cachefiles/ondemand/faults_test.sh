@@ -548,13 +548,8 @@ echo "# cache state before umount: $st"
 timeout 60 umount "$m"
 check ioerr.umount test $? = 0
 # The withdrawal runs after umount returns.
-for _ in $(seq 1 100); do
-	klog_since ioerr | grep -q "I/O Error" && break
-	sleep 0.1
-done
-msgs=$(klog_since ioerr | grep -E "CacheFiles|cachefiles|FS-Cache|erofs|EXT4|JBD2|Buffer I/O|I/O error" |
-	sed 's/^\[[^]]*\] //' | sed 's/[0-9][0-9]*/N/g' | sort | uniq -c | sort -rn | head -20)
-echo "$msgs" | sed 's/^/# dmesg: /'
+klog_wait ioerr "I/O Error"
+klog_summary ioerr "CacheFiles|cachefiles|FS-Cache|erofs|EXT4|JBD2|Buffer I/O|I/O error"
 ioe=$(klog_since ioerr | grep "I/O Error" | sed 's/^\[[^]]*\] //')
 echo "$ioe" | head -3 | sed 's/^/# /'
 check ioerr.dmesg_io_error_set_xattr grep -q "I/O Error: Failed to set xattr with error -5" <<< "$ioe"

@@ -24,7 +24,8 @@
 #                         (daemon-kill rounds)
 #   read_errno FILE       errno name of one read(2) of FILE, or 0
 #   read_result FILE      "0 BYTES", "ERRNO OFFSET" or TIMEOUT of reading FILE whole
-#   kmark / klog_since / check_no_splat   kernel-log markers, splat check since one
+#   kmark / klog_since / klog_wait / klog_summary / check_no_splat
+#                         kernel-log markers, what came after one, a splat check
 #   cache_state TAG / wait_cache_gone TAG  /proc/fs/fscache/caches state letter
 #   check_reload NAME     one case: rmmod and insmod of the module under test
 #   dm_ext4_start / dm_table linear|error / dm_cleanup / ext4_give_up
@@ -264,6 +265,23 @@ devnode_free() {
 # kmark NAME: a marker in the kernel log; klog_since NAME: what came after it.
 kmark() { echo "cfrs_mark: $1" > /dev/kmsg; }
 klog_since() { dmesg | awk -v m="cfrs_mark: $1" 'f { print } index($0, m) { f = 1 }'; }
+# klog_wait MARK PATTERN: until the kernel log after MARK has PATTERN (a
+# basic regular expression), 10 s at most.
+klog_wait() {
+	local i
+	for i in $(seq 1 100); do
+		klog_since "$1" | grep -q "$2" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# klog_summary MARK PATTERN: the kernel log's lines after MARK that match
+# PATTERN (grep -E), numbers written N, counted, the most frequent first
+# (20 at most), as "# dmesg:" comments.
+klog_summary() {
+	klog_since "$1" | grep -E "$2" | sed 's/^\[[^]]*\] //' | sed 's/[0-9][0-9]*/N/g' |
+		sort | uniq -c | sort -rn | head -20 | sed 's/^/# dmesg: /'
+}
 # check_no_splat NAME CASE: one TAP line, ok iff the kernel logged no splat
 # since the marker CASE.
 check_no_splat() {
